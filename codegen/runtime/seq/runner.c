@@ -1,0 +1,175 @@
+/*
+ * The sequential reference runner: one NF linked with the state library
+ * replays a trace (replay format, see codegen/trace.py) through nf_init /
+ * nf_process and prints one line per packet, then the totals:
+ *
+ *   # maestro-seq packets=N devices=D
+ *   <index> <in-device> <output> <length> <fnv1a-64 of the bytes after | hex>
+ *   ...
+ *   # totals packets=N forwarded=F dropped=D flooded=L invalid=I out0=.. seconds=S pps=P
+ *
+ * <output> is a device number, "drop", "flood", or "invalid:<n>" when the NF
+ * returned something outside the contract (the run then exits with 4).
+ * Every packet gets a buffer of exactly its length, so a sanitizer build
+ * catches an NF that reads past the frame.
+ *
+ * Usage: runner [--bytes] [--no-packets] TRACE.replay
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nf.h"
+
+struct packet {
+  vigor_time_t time;
+  uint16_t device;
+  uint16_t length;
+  uint8_t *data;
+};
+
+static _Noreturn __attribute__((format(printf, 2, 3))) void
+die(int status, const char *fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  fprintf(stderr, "runner: ");
+  vfprintf(stderr, fmt, args);
+  fputc('\n', stderr);
+  va_end(args);
+  exit(status);
+}
+
+static uint64_t read_le(const uint8_t *p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+/* Reads the whole replay file; every malformed part is a clear error. */
+static struct packet *load_trace(const char *path, uint32_t *count_out) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    die(2, "%s: cannot open: %s", path, strerror(errno));
+  uint8_t header[16];
+  if (fread(header, 1, sizeof(header), f) != sizeof(header) ||
+      memcmp(header, "MTRACE1", 8) != 0)
+    die(2, "%s: not a replay file (bad header)", path);
+  uint32_t count = (uint32_t)read_le(header + 8, 4);
+  struct packet *packets = calloc(count ? count : 1, sizeof(*packets));
+  if (packets == NULL)
+    die(3, "%s: out of memory for %" PRIu32 " packets", path, count);
+  for (uint32_t i = 0; i < count; ++i) {
+    uint8_t record[12];
+    if (fread(record, 1, sizeof(record), f) != sizeof(record))
+      die(2, "%s: truncated at packet %" PRIu32, path, i);
+    packets[i].time = (vigor_time_t)read_le(record, 8);
+    packets[i].device = (uint16_t)read_le(record + 8, 2);
+    packets[i].length = (uint16_t)read_le(record + 10, 2);
+    if (packets[i].device >= NF_DEVICES)
+      die(2, "%s: packet %" PRIu32 " arrives on device %u; the NF has %d",
+          path, i, packets[i].device, NF_DEVICES);
+    packets[i].data = malloc(packets[i].length ? packets[i].length : 1);
+    if (packets[i].data == NULL)
+      die(3, "%s: out of memory at packet %" PRIu32, path, i);
+    if (fread(packets[i].data, 1, packets[i].length, f) != packets[i].length)
+      die(2, "%s: truncated inside packet %" PRIu32, path, i);
+  }
+  fclose(f);
+  *count_out = count;
+  return packets;
+}
+
+static uint64_t fnv1a64(const uint8_t *data, uint16_t length) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (uint16_t i = 0; i < length; ++i) {
+    h ^= data[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+static double seconds_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv) {
+  int print_bytes = 0, print_packets = 1;
+  const char *path = NULL;
+  for (int i = 1; i < argc; ++i) {
+    if (strcmp(argv[i], "--bytes") == 0)
+      print_bytes = 1;
+    else if (strcmp(argv[i], "--no-packets") == 0)
+      print_packets = 0;
+    else
+      path = argv[i];
+  }
+  if (path == NULL) {
+    fprintf(stderr, "usage: %s [--bytes] [--no-packets] TRACE.replay\n", argv[0]);
+    return 2;
+  }
+  uint32_t count;
+  struct packet *packets = load_trace(path, &count);
+  int *outputs = malloc(sizeof(*outputs) * (count ? count : 1));
+  if (outputs == NULL)
+    die(3, "%s: out of memory for %" PRIu32 " results", path, count);
+  if (!nf_init()) {
+    fprintf(stderr, "runner: nf_init failed\n");
+    return 3;
+  }
+
+  double start = seconds_now();
+  for (uint32_t i = 0; i < count; ++i)
+    outputs[i] = nf_process(packets[i].device, packets[i].data,
+                            packets[i].length, packets[i].time);
+  double seconds = seconds_now() - start;
+
+  uint64_t forwarded = 0, dropped = 0, flooded = 0, invalid = 0;
+  uint64_t per_device[NF_DEVICES] = {0};
+  printf("# maestro-seq packets=%" PRIu32 " devices=%d\n", count, NF_DEVICES);
+  for (uint32_t i = 0; i < count; ++i) {
+    int out = outputs[i];
+    char label[32];
+    if (out == NF_DROP) {
+      ++dropped;
+      strcpy(label, "drop");
+    } else if (out == NF_FLOOD) {
+      ++flooded;
+      strcpy(label, "flood");
+    } else if (out >= 0 && out < NF_DEVICES) {
+      ++forwarded;
+      ++per_device[out];
+      snprintf(label, sizeof(label), "%d", out);
+    } else {
+      ++invalid;
+      snprintf(label, sizeof(label), "invalid:%d", out);
+    }
+    if (!print_packets)
+      continue;
+    printf("%" PRIu32 " %u %s %u ", i, packets[i].device, label, packets[i].length);
+    if (print_bytes)
+      for (uint16_t b = 0; b < packets[i].length; ++b)
+        printf("%02x", packets[i].data[b]);
+    else
+      printf("%016" PRIx64, fnv1a64(packets[i].data, packets[i].length));
+    putchar('\n');
+  }
+  printf("# totals packets=%" PRIu32 " forwarded=%" PRIu64 " dropped=%" PRIu64
+         " flooded=%" PRIu64 " invalid=%" PRIu64,
+         count, forwarded, dropped, flooded, invalid);
+  for (int d = 0; d < NF_DEVICES; ++d)
+    printf(" out%d=%" PRIu64, d, per_device[d]);
+  printf(" seconds=%.6f pps=%.0f\n", seconds, seconds > 0 ? count / seconds : 0.0);
+
+  for (uint32_t i = 0; i < count; ++i)
+    free(packets[i].data);
+  free(packets);
+  free(outputs);
+  return invalid ? 4 : 0;
+}

@@ -1,0 +1,66 @@
+/*
+ * Internal layout of the state library's objects.  Only the library's own
+ * files (and its variants for generated programs) include this header; NFs
+ * see the opaque types of nf.h.
+ */
+#ifndef MAESTRO_STATE_INTERNAL_H
+#define MAESTRO_STATE_INTERNAL_H
+
+#include "nf.h"
+
+/* Abort with a message: a contract violation by the NF (index out of range,
+   misuse of an object).  Never used for conditions the contract reports
+   through return values. */
+void state_fail(const char *function, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
+
+struct Map {
+  map_keys_equality *keq;
+  map_key_hash *khash;
+  unsigned capacity;   /* most keys the map holds */
+  unsigned mask;       /* bucket count - 1; bucket count is a power of two */
+  unsigned size;       /* keys held now */
+  unsigned char *busy; /* bucket holds a key */
+  void **keys;         /* the caller's key pointers */
+  unsigned *hashes;    /* khash of the key in the bucket */
+  unsigned *chains;    /* keys that probed past this bucket */
+  int *values;
+};
+
+struct Vector {
+  char *data;
+  unsigned elem_size;
+  unsigned capacity;
+};
+
+/* Two circular doubly-linked lists threaded through one cell array:
+   cells[0] heads the allocated indexes in order of last touch (oldest first),
+   cells[1] heads the free indexes; index i lives in cells[i + 2]. */
+struct DoubleChainCell {
+  int prev;
+  int next;
+};
+
+struct DoubleChain {
+  int range;
+  struct DoubleChainCell *cells;
+  vigor_time_t *timestamps;
+  unsigned char *allocated;
+};
+
+/* Allocate one particular free index (the sketch uses bucket numbers as
+   indexes); returns 0 when it is already allocated or out of range. */
+int dchain_allocate_index(struct DoubleChain *chain, int index,
+                          vigor_time_t time);
+
+struct Sketch {
+  map_key_hash *kh;
+  uint32_t capacity;  /* counters per row */
+  uint16_t threshold;
+  uint32_t *counters; /* SKETCH_DEPTH rows of `capacity` counters */
+  struct DoubleChain *rows[SKETCH_DEPTH]; /* live buckets per row, by age */
+  uint32_t current[SKETCH_DEPTH];         /* buckets of the last hashed key */
+  int has_current;
+};
+
+#endif

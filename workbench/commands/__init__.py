@@ -1,0 +1,5 @@
+"""Subcommands of the `maestro` CLI, in the order `maestro --help` lists them."""
+from workbench.commands import traffic
+
+#: Modules with a `register(subparsers)` function.
+COMMANDS = [traffic]
