@@ -1,0 +1,45 @@
+# maestro: `make run` starts the workbench, `make test` runs every test.
+# Both first install what a fresh Debian machine lacks: the Debian packages
+# (with sudo when not root) and the Python virtual environment.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-packages run test bench bench-seq clean
+
+setup: system-packages $(STAMP)
+
+system-packages:
+	@missing=""; \
+	for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+	  { echo "maestro needs Python 3.11 (angr 9.2.213); found $$($(PYTHON) --version)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/maestro-tui
+
+test: setup
+	$(BIN)/python -m pytest -n 2 -q
+
+# Sequential reference runner throughput per sample NF (1M-packet Zipf trace).
+bench bench-seq: setup
+	$(BIN)/python -m benchmarks.seq_runner
+
+clean:
+	rm -rf build .pytest_cache
