@@ -39,7 +39,7 @@ test: setup
 
 # Sequential reference runner throughput per sample NF (1M-packet Zipf trace).
 bench bench-seq: setup
-	$(BIN)/python -m benchmarks.seq_runner
+	$(BIN)/python -m codegen.seq_bench
 
 clean:
 	rm -rf build .pytest_cache
