@@ -99,10 +99,11 @@ def _pcapng_header(devices: int) -> bytes:
 
 
 def _epb_chunks(packets: Iterable[TracePacket], devices: int, path: Path):
-    """Yield batches of byte strings, the EPBs of `packets` in order."""
+    """Yield (byte strings, packet count) batches: the EPBs of `packets`."""
     pack_head, pack_tail = _EPB_HEAD.pack, _EPB_TAIL.pack
     epb_type = dpkt.pcapng.PCAPNG_BT_EPB
     chunks: list[bytes] = []
+    in_batch = 0
     for index, pkt in enumerate(packets):
         data, device, time_ns = pkt.data, pkt.device, pkt.time_ns
         length = len(data)
@@ -123,10 +124,11 @@ def _epb_chunks(packets: Iterable[TracePacket], devices: int, path: Path):
         if pad:
             chunks.append(_PADDING[pad])
         chunks.append(pack_tail(total))
-        if len(chunks) >= _WRITE_BATCH:
-            yield chunks
-            chunks = []
-    yield chunks
+        in_batch += 1
+        if in_batch == _WRITE_BATCH:
+            yield chunks, in_batch
+            chunks, in_batch = [], 0
+    yield chunks, in_batch
 
 
 def write_pcapng(path: str | Path, packets: Iterable[TracePacket], devices: int = 2) -> int:
@@ -144,11 +146,14 @@ def write_pcapng(path: str | Path, packets: Iterable[TracePacket], devices: int 
     try:
         with path.open("wb") as out:
             out.write(_pcapng_header(devices))
-            for batch in _epb_chunks(packets, devices, path):
+            for batch, in_batch in _epb_chunks(packets, devices, path):
                 out.writelines(batch)
-                count += len(batch)
+                count += in_batch
     except OSError as exc:
         raise TraceError(f"{path}: cannot write trace: {exc.strerror or exc}") from exc
+    except TraceError:
+        path.unlink(missing_ok=True)  # no half-written trace left behind
+        raise
     return count
 
 
@@ -199,7 +204,7 @@ class _Interface:
 def _interface(idb) -> _Interface:
     """The linktype and timestamp scaling of a parsed IDB (dpkt object)."""
     num, den, offset = _NS, 10**6, 0  # pcapng default: microseconds
-    order = idb.__byte_order__
+    order = idb.__hdr_fmt__[0]  # "<" or ">"
     for opt in idb.opts:
         if opt.code == dpkt.pcapng.PCAPNG_OPT_IF_TSRESOL and opt.data:
             resol = opt.data[0]

@@ -16,7 +16,7 @@ from analyses.errors import MaestroError
 from workbench.commands import COMMANDS
 
 #: Console for diagnostics; results go to stdout, messages to stderr.
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
