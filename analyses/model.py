@@ -1,0 +1,187 @@
+"""The analysis report: what an NF keeps, how packets key it, what it writes.
+
+`Analysis` is the frozen, JSON-serialisable value the symbolic execution
+(analyses/symbex.py) produces and the planner and the workbench consume.
+Its JSON schema (top-level keys kept stable):
+
+    nf            NF name (file stem)
+    source        path of the NF's C file
+    devices       number of devices (NF_DEVICES)
+    paths         [Path]        one per explored nf_process path
+    objects       [StateObject] allocated by nf_init, in allocation order
+    accesses      [Access]      state calls of nf_process, merged across paths
+    relations     [Relation]    fields that must be equal across devices
+    packet_writes [PacketWrite] packet fields rewritten, per path
+    stats         Stats         paths, seconds, peak RSS, warnings, complete
+
+Packet fields use the canonical names of NF_CONTRACT.md ("ipv4.src",
+"l4.dport", "ipv4.src/24" for a prefix).  A key is the list of its parts in
+key-byte order; a part is a field name, "const:0x..", or a derived value
+"<object>.index" / "<object>.value" (the dchain index or map value another
+access produced), possibly with a transformation suffix such as "~bswap" or
+"~hash".
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Operation classes of a state access.
+OPS = ("read", "write", "create", "update", "verify", "destroy", "expire")
+#: Kinds of state objects.
+KINDS = ("map", "vector", "dchain", "cht", "sketch")
+#: Schema version of the JSON document.
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StateObject:
+    """One state object allocated by nf_init.
+
+    name: the file-scope variable holding it ("flow_map", "levels[1].map");
+    kind: one of KINDS; capacity: entries (map, vector, dchain, sketch width;
+    for a cht its height * backends); key_size: bytes of a map/sketch key;
+    elem_size: bytes of a vector cell; order: position among nf_init's
+    allocations; written: whether nf_process ever writes it (creates,
+    updates, destroys or expires count as writes).
+    """
+
+    name: str
+    kind: str
+    capacity: int
+    key_size: int | None = None
+    elem_size: int | None = None
+    order: int = 0
+    written: bool = False
+
+
+@dataclass(frozen=True)
+class Access:
+    """One state call of nf_process, merged over the paths that make it.
+
+    key_fields: the key's parts (see module doc); key_kind: "packet" when
+    every part is a packet field, "derived" when it comes from another
+    object, "mixed", "constant" or "none" (expiry, whole-object calls);
+    derived_from: for derived keys, the object whose index/value it is and
+    the packet fields that led there (NAT: {"object": "flow_chain", "via":
+    ["l4.dport"], "expr": "l4.dport - 1024"}); condition_fields: fields and
+    inputs the paths' conditions depend on; paths: ids of those paths;
+    calls: "file:line" of the calls in the source.
+    """
+
+    object: str
+    op: str
+    device: list[int]
+    key_fields: list[str]
+    key_kind: str = "packet"
+    derived_from: dict[str, Any] | None = None
+    condition_fields: list[str] = field(default_factory=list)
+    paths: list[int] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    function: str = ""
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Fields that must be equal across two accesses to one object.
+
+    devices: [writer's device, reader's device]; field_pairs: [[field on the
+    writer's packet, field on the reader's packet], ...] (fw: LAN ipv4.src
+    with WAN ipv4.dst, ...); via: how the reader reached the entry ("key"
+    for the same map key, "index:<object>" for an index lookup)."""
+
+    object: str
+    devices: list[int]
+    field_pairs: list[list[str]]
+    via: str = "key"
+
+
+@dataclass(frozen=True)
+class PacketWrite:
+    """Packet fields a path rewrites, with the value's source per field."""
+
+    path: int
+    device: list[int]
+    fields: dict[str, str]
+    output: str
+
+
+@dataclass(frozen=True)
+class Path_:
+    """One explored path: input device(s), output, and its accesses."""
+
+    id: int
+    device: list[int]
+    output: str
+    accesses: list[str]
+    condition_fields: list[str]
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Cost and completeness of the exploration."""
+
+    paths: int
+    seconds: float
+    peak_rss_mb: float
+    warnings: list[str] = field(default_factory=list)
+    complete: bool = True
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The analysis report of one NF (see the module doc for the schema)."""
+
+    nf: str
+    source: str
+    devices: int
+    paths: list[Path_]
+    objects: list[StateObject]
+    accesses: list[Access]
+    relations: list[Relation]
+    packet_writes: list[PacketWrite]
+    stats: Stats
+
+    def object(self, name: str) -> StateObject:
+        """The object called `name` (KeyError if there is none)."""
+        for obj in self.objects:
+            if obj.name == name:
+                return obj
+        raise KeyError(name)
+
+    def accesses_to(self, name: str) -> list[Access]:
+        """Accesses of object `name`, in report order."""
+        return [a for a in self.accesses if a.object == name]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document (plain dicts and lists)."""
+        doc = dataclasses.asdict(self)
+        doc["schema"] = SCHEMA_VERSION
+        return doc
+
+    def dumps(self) -> str:
+        """The JSON document as indented text."""
+        return json.dumps(self.to_json(), indent=2)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> "Analysis":
+        """Rebuild from `to_json` output; KeyError/TypeError name bad fields."""
+        return cls(
+            nf=doc["nf"],
+            source=doc.get("source", ""),
+            devices=doc["devices"],
+            paths=[Path_(**p) for p in doc["paths"]],
+            objects=[StateObject(**o) for o in doc["objects"]],
+            accesses=[Access(**a) for a in doc["accesses"]],
+            relations=[Relation(**r) for r in doc["relations"]],
+            packet_writes=[PacketWrite(**w) for w in doc["packet_writes"]],
+            stats=Stats(**doc["stats"]),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Analysis":
+        """Read a saved report."""
+        return cls.from_json(json.loads(Path(path).read_text()))

@@ -1,0 +1,350 @@
+"""angr SimProcedures for the NF contract's state API.
+
+Each procedure stands for one library call as a summary: nothing of the
+library's own code is executed.  During nf_init they allocate objects (a
+fake handle per object) and let the NF fill vectors concretely; during
+nf_process they record an `Event` (object, operation, key expression, call
+site) on the path and return fresh symbols for every result the library
+decides (found / not found, allocation success, the index or value, expired
+counts), so both outcomes are explored.
+
+Fresh symbols are named `<object>.<what>_<n>` so that analyses/fields.py can
+tell a value derived from state ("flow_chain.index") from packet bytes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import angr
+import claripy
+
+#: Where object handles, vector cells and key probes live in the NF's
+#: address space (far from the loaded NF and angr's stack and heap).
+HANDLE_BASE = 0x7000_0000
+INIT_VECTOR_BASE = 0x10_0000_0000
+INIT_VECTOR_STRIDE = 0x1000_0000
+CELL_BASE = 0x20_0000_0000
+CELL_STRIDE = 0x1_0000
+
+#: Functions of the state API modelled here (analyses/nf_source.STATE_API).
+MODELLED = (
+    "map_allocate map_get map_put map_erase map_size vector_allocate "
+    "vector_borrow vector_return dchain_allocate dchain_allocate_new_index "
+    "dchain_rejuvenate_index dchain_expire_one_index dchain_is_index_allocated "
+    "dchain_free_index expire_items_single_map cht_fill_cht "
+    "cht_find_preferred_available_backend sketch_allocate sketch_compute_hashes "
+    "sketch_refresh sketch_fetch sketch_touch_buckets sketch_expire"
+).split()
+
+
+@dataclass
+class ObjectInfo:
+    """What nf_init allocated: kind, sizes, callbacks, and (later) its name."""
+
+    handle: int
+    kind: str
+    capacity: int
+    order: int
+    elem_size: int | None = None
+    key_size: int | None = None
+    khash: int | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One state call on a path: the key is a claripy expression (map key
+    bytes, vector/dchain index, sketch key), `stored` the cell content a
+    vector_return wrote, `call` the return address of the call."""
+
+    object: str
+    op: str
+    key: Any = None
+    stored: Any = None
+    cell: Any = None
+    call: int = 0
+    conditions: frozenset = frozenset()
+
+
+@dataclass
+class Model:
+    """The objects nf_init allocated and the phase being explored."""
+
+    objects: dict[int, ObjectInfo] = field(default_factory=dict)
+    phase: str = "init"
+    counter: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def new(self, kind: str, capacity: int, **extra) -> ObjectInfo:
+        """Register an allocation of nf_init and give it a handle."""
+        info = ObjectInfo(HANDLE_BASE + 0x100 * len(self.objects), kind, capacity,
+                          len(self.objects), **extra)
+        self.objects[info.handle] = info
+        return info
+
+    def info(self, state: angr.SimState, handle: claripy.ast.BV) -> ObjectInfo:
+        """The object a handle argument refers to."""
+        if handle.symbolic:
+            raise angr.errors.SimValueError("a state object handle is symbolic")
+        address = state.solver.eval(handle)
+        if address not in self.objects:
+            raise angr.errors.SimValueError(f"{address:#x} is not a state object handle")
+        return self.objects[address]
+
+    def fresh(self, owner: ObjectInfo, what: str, bits: int = 32) -> claripy.ast.BV:
+        """A new symbol for a result the library decides."""
+        self.counter += 1
+        return claripy.BVS(f"{owner.name or owner.kind}.{what}_{self.counter}", bits)
+
+
+def _events(state: angr.SimState) -> tuple[Event, ...]:
+    return state.globals.get("events", ())
+
+
+def _conditions(state: angr.SimState) -> frozenset:
+    names = set()
+    for constraint in state.solver.constraints:
+        names |= constraint.variables
+    return frozenset(names)
+
+
+def _bool(model: Model, state: angr.SimState, owner: ObjectInfo, what: str) -> claripy.ast.BV:
+    value = model.fresh(owner, what)
+    state.solver.add(claripy.Or(value == 0, value == 1))
+    return value
+
+
+def _index(model: Model, state: angr.SimState, owner: ObjectInfo, what: str, bound: int) -> claripy.ast.BV:
+    value = model.fresh(owner, what)
+    state.solver.add(claripy.SGE(value, 0), claripy.SLT(value, bound))
+    return value
+
+
+def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
+    """One SimProcedure instance per modelled function, sharing `model`."""
+
+    class StateCall(angr.SimProcedure):
+        """Base: argument helpers and event recording."""
+
+        def info(self, handle):
+            return model.info(self.state, handle)
+
+        def int_arg(self, value, bits=32) -> int:
+            value = value[bits - 1 : 0]
+            if value.symbolic:
+                raise angr.errors.SimValueError(f"{self.display_name}: a size argument is symbolic")
+            return self.state.solver.eval(value)
+
+        def record(self, owner: ObjectInfo, op: str, key=None, **extra) -> None:
+            if model.phase != "process":
+                return
+            call = self.state.solver.eval(self.state.memory.load(self.state.regs.rsp, 8, endness="Iend_LE"))
+            event = Event(owner.name, op, key, call=call, conditions=_conditions(self.state), **extra)
+            self.state.globals["events"] = _events(self.state) + (event,)
+
+        def store_int(self, pointer, value, bits=32) -> None:
+            self.state.memory.store(pointer, value if isinstance(value, claripy.ast.BV)
+                                    else claripy.BVV(value, bits), endness="Iend_LE")
+
+        def load_key(self, owner: ObjectInfo, pointer):
+            return self.state.memory.load(pointer, owner.key_size or 1)
+
+    # ---- allocation (nf_init) ----
+
+    class map_allocate(StateCall):
+        def run(self, keq, khash, capacity, map_out):
+            khash_addr = self.state.solver.eval(khash)
+            info = model.new("map", self.int_arg(capacity), khash=khash_addr)
+            self.store_int(map_out, info.handle, 64)
+            return 1
+
+    class vector_allocate(StateCall):
+        def run(self, elem_size, capacity, init_elem, vector_out):
+            info = model.new("vector", self.int_arg(capacity), elem_size=self.int_arg(elem_size))
+            self.store_int(vector_out, info.handle, 64)
+            return 1
+
+    class dchain_allocate(StateCall):
+        def run(self, index_range, chain_out):
+            info = model.new("dchain", self.int_arg(index_range))
+            self.store_int(chain_out, info.handle, 64)
+            return 1
+
+    class sketch_allocate(StateCall):
+        def run(self, kh, capacity, threshold, sketch_out):
+            info = model.new("sketch", self.int_arg(capacity), khash=self.state.solver.eval(kh))
+            self.store_int(sketch_out, info.handle, 64)
+            return 1
+
+    class cht_fill_cht(StateCall):
+        def run(self, cht, height, backends):
+            info = self.info(cht)
+            info.kind = "cht"
+            info.capacity = self.int_arg(height) * self.int_arg(backends)
+            return 1
+
+    # ---- maps ----
+
+    class map_get(StateCall):
+        def run(self, map_, key, value_out):
+            owner = self.info(map_)
+            self.record(owner, "read", self.load_key(owner, key))
+            found = _bool(model, self.state, owner, "found")
+            self.store_int(value_out, _index(model, self.state, owner, "value", owner.capacity))
+            return found
+
+    class map_put(StateCall):
+        def run(self, map_, key, value):
+            owner = self.info(map_)
+            self.record(owner, "write", self.load_key(owner, key), stored=value[31:0])
+
+    class map_erase(StateCall):
+        def run(self, map_, key, trash):
+            owner = self.info(map_)
+            self.record(owner, "destroy", self.load_key(owner, key))
+
+    class map_size(StateCall):
+        def run(self, map_):
+            owner = self.info(map_)
+            self.record(owner, "read")
+            return _index(model, self.state, owner, "size", owner.capacity + 1)
+
+    # ---- vectors ----
+
+    class vector_borrow(StateCall):
+        def run(self, vector, index, val_out):
+            owner = self.info(vector)
+            index = index[31:0]
+            if model.phase != "process":
+                if index.symbolic:
+                    raise angr.errors.SimValueError("vector_borrow in nf_init with a symbolic index")
+                base = INIT_VECTOR_BASE + INIT_VECTOR_STRIDE * owner.order
+                self.store_int(val_out, base + self.state.solver.eval(index) * owner.elem_size, 64)
+                return
+            cells = dict(self.state.globals.get("cells", {}))
+            key = (owner.handle, hash(index))
+            if key not in cells:
+                address = CELL_BASE + CELL_STRIDE * (model.counter + 1)
+                content = model.fresh(owner, "cell", 8 * owner.elem_size)
+                self.state.memory.store(address, content)
+                cells[key] = (address, content)
+                self.state.globals["cells"] = cells
+            address, content = cells[key]
+            self.record(owner, "read", index, cell=content)
+            self.store_int(val_out, address, 64)
+
+    class vector_return(StateCall):
+        def run(self, vector, index, value):
+            owner = self.info(vector)
+            if model.phase != "process":
+                return
+            cell = self.state.globals.get("cells", {}).get((owner.handle, hash(index[31:0])))
+            if cell is None:
+                model.warnings.append(f"vector_return of {owner.name} without a matching borrow")
+                return
+            address, content = cell
+            now = self.state.memory.load(address, owner.elem_size)
+            if hash(now) != hash(content):
+                self.record(owner, "write", index[31:0], stored=now, cell=content)
+
+    # ---- double chains ----
+
+    class dchain_allocate_new_index(StateCall):
+        def run(self, chain, index_out, time):
+            owner = self.info(chain)
+            ok = _bool(model, self.state, owner, "found")
+            index = _index(model, self.state, owner, "index", owner.capacity)
+            self.record(owner, "create", index)
+            self.store_int(index_out, index)
+            return ok
+
+    class dchain_rejuvenate_index(StateCall):
+        def run(self, chain, index, time):
+            owner = self.info(chain)
+            self.record(owner, "update", index[31:0])
+            return _bool(model, self.state, owner, "ret")
+
+    class dchain_expire_one_index(StateCall):
+        def run(self, chain, index_out, time):
+            owner = self.info(chain)
+            self.record(owner, "expire")
+            self.store_int(index_out, _index(model, self.state, owner, "index", owner.capacity))
+            return _bool(model, self.state, owner, "ret")
+
+    class dchain_is_index_allocated(StateCall):
+        def run(self, chain, index):
+            owner = self.info(chain)
+            self.record(owner, "verify", index[31:0])
+            return _bool(model, self.state, owner, "found")
+
+    class dchain_free_index(StateCall):
+        def run(self, chain, index):
+            owner = self.info(chain)
+            self.record(owner, "destroy", index[31:0])
+            return _bool(model, self.state, owner, "ret")
+
+    class expire_items_single_map(StateCall):
+        def run(self, chain, vector, map_, time):
+            for handle in (chain, vector, map_):
+                self.record(self.info(handle), "expire")
+            owner = self.info(chain)
+            return _index(model, self.state, owner, "ret", owner.capacity + 1)
+
+    # ---- consistent hashing ----
+
+    class cht_find_preferred_available_backend(StateCall):
+        def run(self, hash_, cht, active, height, backends, chosen_out):
+            table, chain = self.info(cht), self.info(active)
+            self.record(table, "read", hash_)
+            self.record(chain, "verify")
+            found = _bool(model, self.state, chain, "found")
+            self.store_int(chosen_out, _index(model, self.state, chain, "chosen", self.int_arg(backends)))
+            return found
+
+    # ---- sketches ----
+
+    class sketch_compute_hashes(StateCall):
+        def run(self, sketch, key):
+            owner = self.info(sketch)
+            keys = dict(self.state.globals.get("sketch_keys", {}))
+            keys[owner.handle] = self.load_key(owner, key)
+            self.state.globals["sketch_keys"] = keys
+
+        def current(self, owner):
+            return self.state.globals.get("sketch_keys", {}).get(owner.handle)
+
+    class sketch_refresh(sketch_compute_hashes):
+        def run(self, sketch, now):
+            owner = self.info(sketch)
+            self.record(owner, "update", self.current(owner))
+
+    class sketch_fetch(sketch_compute_hashes):
+        def run(self, sketch):
+            owner = self.info(sketch)
+            self.record(owner, "read", self.current(owner))
+            return _bool(model, self.state, owner, "found")
+
+    class sketch_touch_buckets(sketch_compute_hashes):
+        def run(self, sketch, now):
+            owner = self.info(sketch)
+            self.record(owner, "write", self.current(owner))
+            return _bool(model, self.state, owner, "ret")
+
+    class sketch_expire(StateCall):
+        def run(self, sketch, time):
+            self.record(self.info(sketch), "expire")
+
+    procedures = {
+        cls.__name__: cls(display_name=cls.__name__)
+        for cls in (
+            map_allocate, vector_allocate, dchain_allocate, sketch_allocate, cht_fill_cht,
+            map_get, map_put, map_erase, map_size, vector_borrow, vector_return,
+            dchain_allocate_new_index, dchain_rejuvenate_index, dchain_expire_one_index,
+            dchain_is_index_allocated, dchain_free_index, expire_items_single_map,
+            cht_find_preferred_available_backend, sketch_compute_hashes, sketch_refresh,
+            sketch_fetch, sketch_touch_buckets, sketch_expire,
+        )
+    }
+    assert sorted(procedures) == sorted(MODELLED)
+    return procedures

@@ -1,0 +1,423 @@
+"""Symbolic execution of an NF with angr: from C source to path results.
+
+Stages (each named in progress reports and errors):
+  compile  gcc builds the NF as a shared object (-g) after the contract check;
+  init     nf_init runs with the state API modelled (procedures.py), which
+           records every object; objects are named after the file-scope
+           variables that hold their handles; map and sketch key sizes come
+           from running each key-hash callback on a symbolic key;
+  explore  nf_process runs on a fully symbolic packet (`pkt_<o>` per byte,
+           `l4_<c>` per byte of the L4 header reached through IHL), symbolic
+           length, device and time; every finished path is summarised at
+           once (`PathResult`) and its state dropped.
+
+Exploration stops at the first budget exceeded (seconds, paths, memory,
+blocks on one path), reporting what was found so far as incomplete.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import resource
+import subprocess
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+for _name in ("angr", "cle", "pyvex", "claripy", "angr.state_plugins.unicorn_engine"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
+
+import angr  # noqa: E402
+import claripy  # noqa: E402
+import z3  # noqa: E402
+from claripy.backends.backend_z3 import BackendZ3  # noqa: E402
+from cle.backends.symbol import SymbolType  # noqa: E402
+
+from analyses.errors import MaestroError  # noqa: E402
+from analyses.nf_source import (  # noqa: E402
+    BASE_CFLAGS,
+    LIBC_ALLOWED,
+    NFSource,
+    build_key,
+    compile_nf,
+    define_flags,
+    resolve_nf,
+)
+from analyses.procedures import MODELLED, Event, Model, build_procedures  # noqa: E402
+from codegen.runtime import INCLUDE_DIR  # noqa: E402
+
+
+def _solver_without_introspection(self, timeout=None, max_memory=None):
+    """claripy's BackendZ3.solver, minus the parameter-description query it
+    makes on every call to choose the timeout option (about 5 ms each, a
+    tenth of an NF's analysis): z3 4.13 has `timeout`."""
+    solver = getattr(self._tls, "solver", None)
+    if solver is None:
+        solver = self._tls.solver = z3.Solver(ctx=self._context)
+        if threading.current_thread() is not threading.main_thread():
+            solver.set(ctrl_c=False)  # z3 can install its SIGINT handler only there
+    else:
+        solver.reset()
+    if timeout is not None:
+        solver.set("timeout", timeout)
+    if max_memory is not None:
+        solver.set("max_memory", max_memory)
+    return solver
+
+
+BackendZ3.solver = _solver_without_introspection
+
+#: The symbolic packet: bytes named per offset, at a fixed address.
+PACKET_ADDRESS = 0x5000_0000
+PACKET_BYTES = 1514
+#: Bytes of the L4 header, reached through IHL, live in a shadow region.
+L4_ADDRESS = 0x5100_0000
+L4_BYTES = 64
+ETHER_HEADER = 14
+
+
+class AnalysisError(MaestroError):
+    """The analysis could not run or exceeded a budget (the message says which)."""
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Limits of one exploration; exceeding one stops it, marked incomplete."""
+
+    seconds: float = 120.0
+    paths: int = 5000
+    memory_mb: float = 3072.0
+    blocks_per_path: int = 20000
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report: stage, paths finished, paths active, elapsed seconds."""
+
+    stage: str
+    done: int
+    active: int
+    elapsed: float
+    text: str = ""
+
+
+@dataclass
+class PathResult:
+    """What one finished path did, with its claripy expressions still attached.
+
+    devices: input devices the path's conditions allow; output: the return
+    value; events: state calls in order; writes: packet byte offsets
+    (absolute "pkt" or "l4") whose content changed, with the new value;
+    constraints: the path condition.
+    """
+
+    id: int
+    devices: list[int]
+    output: claripy.ast.BV
+    outputs: list[int]
+    events: tuple[Event, ...]
+    writes: dict[tuple[str, int], claripy.ast.BV]
+    constraints: list[claripy.ast.Bool]
+
+
+@dataclass
+class Exploration:
+    """Everything the explore stage found, before it is turned into a report."""
+
+    nf: NFSource
+    devices: int
+    model: Model
+    paths: list[PathResult]
+    call_sites: dict[int, tuple[str, str]]
+    seconds: float
+    peak_rss_mb: float
+    warnings: list[str] = field(default_factory=list)
+    complete: bool = True
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def build_shared_object(nf: NFSource, *, opt: str, defines: Mapping[str, object] | None,
+                        out_root: Path) -> Path:
+    """nf.so for angr (checked against the contract first)."""
+    flags = [*BASE_CFLAGS, opt, "-fPIC", "-shared", "-fno-stack-protector",
+             f"-I{INCLUDE_DIR}", *define_flags(defines)]
+    out_dir = out_root / "analysis" / f"{nf.name}-{build_key(nf.path, INCLUDE_DIR / 'nf.h', flags)}"
+    so = out_dir / f"{nf.name}.so"
+    if so.is_file():
+        return so
+    compile_nf(nf, out_dir, defines=defines, opt=opt)
+    try:
+        subprocess.run(["gcc", *flags, str(nf.path), "-o", str(so)], check=True,
+                       capture_output=True, text=True)
+    except subprocess.CalledProcessError as exc:
+        raise AnalysisError(f"{nf.path} does not build as a shared object:\n{exc.stderr}") from None
+    return so
+
+
+def nf_devices(nf: NFSource, defines: Mapping[str, object] | None) -> int:
+    """NF_DEVICES as the NF's preprocessor sees it."""
+    out = subprocess.run(["gcc", "-E", "-dM", f"-I{INCLUDE_DIR}", *define_flags(defines), str(nf.path)],
+                         capture_output=True, text=True, check=True).stdout
+    match = re.search(r"^#define NF_DEVICES (\d+)", out, re.M)
+    return int(match.group(1)) if match else 2
+
+
+def explore(
+    spec: str | Path | NFSource,
+    *,
+    opt: str = "-O2",
+    defines: Mapping[str, object] | None = None,
+    budgets: Budgets = Budgets(),
+    progress: ProgressCallback | None = None,
+    cancel: Callable[[], bool] | None = None,
+    build_root: Path | None = None,
+) -> Exploration:
+    """Compile, run nf_init, explore nf_process; see the module doc."""
+    from codegen.reference import build_root as default_build_root
+
+    started = time.perf_counter()
+    nf = spec if isinstance(spec, NFSource) else resolve_nf(spec)
+
+    def report(stage: str, done: int = 0, active: int = 0, text: str = "") -> None:
+        if progress:
+            progress(Progress(stage, done, active, time.perf_counter() - started, text))
+
+    report("compile", text=str(nf.path))
+    so = build_shared_object(nf, opt=opt, defines=defines, out_root=build_root or default_build_root())
+    devices = nf_devices(nf, defines)
+
+    report("init")
+    project = angr.Project(str(so), auto_load_libs=False)
+    _check_imports(project, nf)
+    model = Model()
+    for name, procedure in build_procedures(model).items():
+        project.hook_symbol(name, procedure)
+    init_state = _run_init(project, model, nf)
+    _name_objects(project, model, init_state)
+    _probe_key_sizes(project, model, init_state)
+
+    report("explore")
+    model.phase = "process"
+    state, device = _process_state(project, init_state, devices)
+    simgr = project.factory.simulation_manager(state)
+    paths: list[PathResult] = []
+    warnings: list[str] = []
+    complete = True
+    while simgr.active:
+        exceeded = _exceeded(budgets, started, len(paths), simgr)
+        if cancel and cancel():
+            exceeded = "cancelled"
+        if exceeded:
+            warnings.append(f"stopped: {exceeded}; the report holds the {len(paths)} paths "
+                            "finished before, and is incomplete")
+            complete = False
+            break
+        simgr.step()
+        for finished in simgr.deadended:
+            paths.append(_summarise(len(paths), finished, device, devices))
+        simgr.drop(stash="deadended")
+        for errored in simgr.errored:
+            warnings.append(_describe_error(project, errored))
+        simgr.drop(stash="errored")
+        if simgr.unconstrained:
+            warnings.append(f"{len(simgr.unconstrained)} path(s) jumped to an unconstrained address")
+            simgr.drop(stash="unconstrained")
+        report("explore", len(paths), len(simgr.active))
+
+    call_sites = _call_sites(project, {e.call for p in paths for e in p.events})
+    warnings = model.warnings + warnings
+    if any(w.startswith("error") for w in warnings):
+        complete = False
+    seconds = time.perf_counter() - started
+    report("done", len(paths), 0, f"{len(paths)} paths in {seconds:.1f} s")
+    return Exploration(nf, devices, model, paths, call_sites, seconds, _peak_rss_mb(),
+                       warnings, complete)
+
+
+def _check_imports(project: angr.Project, nf: NFSource) -> None:
+    """Every external the NF uses must be modelled (the contract check names
+    the call site; this guards NFs compiled by other means)."""
+    allowed = set(MODELLED) | LIBC_ALLOWED | {"__cxa_finalize", "__gmon_start__",
+                                              "_ITM_deregisterTMCloneTable",
+                                              "_ITM_registerTMCloneTable"}
+    unmodelled = sorted(set(project.loader.main_object.imports) - allowed)
+    if unmodelled:
+        raise AnalysisError(f"{nf.path}: calls {', '.join(unmodelled)}, which the analysis does "
+                            "not model (outside the NF contract)")
+
+
+def _run_init(project: angr.Project, model: Model, nf: NFSource) -> angr.SimState:
+    """Run nf_init to its end; the one path where it returns true."""
+    symbol = project.loader.find_symbol("nf_init")
+    state = project.factory.call_state(symbol.rebased_addr, add_options=_OPTIONS)
+    simgr = project.factory.simulation_manager(state)
+    simgr.run(n=200000)
+    if simgr.errored:
+        raise AnalysisError(f"{nf.path}: nf_init: {_describe_error(project, simgr.errored[0])}")
+    ends = [s for s in simgr.deadended if not s.solver.eval(s.regs.rax[7:0] == 0)]
+    if not ends:
+        raise AnalysisError(f"{nf.path}: nf_init never returns true")
+    if len(ends) > 1:
+        model.warnings.append(f"nf_init has {len(ends)} successful paths; the first is used")
+    return ends[0]
+
+
+def _name_objects(project: angr.Project, model: Model, state: angr.SimState) -> None:
+    """Name each object after the file-scope variable holding its handle."""
+    by_handle = model.objects
+    for symbol in project.loader.main_object.symbols:
+        if symbol.type != SymbolType.TYPE_OBJECT or symbol.size < 8:
+            continue
+        for offset in range(0, symbol.size - 7, 8):
+            word = state.memory.load(symbol.rebased_addr + offset, 8, endness="Iend_LE")
+            if word.symbolic:
+                continue
+            info = by_handle.get(state.solver.eval(word))
+            if info is not None and not info.name:
+                info.name = symbol.name if symbol.size == 8 else f"{symbol.name}[{offset // 8}]"
+    for info in by_handle.values():
+        if not info.name:
+            info.name = f"{info.kind}#{info.order}"
+            model.warnings.append(f"the {info.kind} allocated {info.order + 1}th in nf_init is not "
+                                  "kept in a file-scope variable")
+
+
+def _probe_key_sizes(project: angr.Project, model: Model, init: angr.SimState) -> None:
+    """Key size of each map/sketch: the bytes its key-hash callback reads."""
+    probe = 0x6000_0000
+    for info in model.objects.values():
+        if info.khash is None:
+            continue
+        state = project.factory.call_state(info.khash, probe, base_state=init, add_options=_OPTIONS)
+        state.memory.store(probe, claripy.BVS("keyprobe", 8 * 256))
+        reads: list[int] = []
+
+        def on_read(s: angr.SimState, reads=reads) -> None:
+            address = s.inspect.mem_read_address
+            if not address.symbolic:
+                a = s.solver.eval(address)
+                if probe <= a < probe + 256:
+                    reads.append(a - probe + s.solver.eval(s.inspect.mem_read_length))
+
+        state.inspect.b("mem_read", when=angr.BP_AFTER, action=on_read)
+        simgr = project.factory.simulation_manager(state)
+        simgr.run(n=10000)
+        info.key_size = max(reads, default=0) or None
+        if info.key_size is None:
+            model.warnings.append(f"could not size the key of {info.name}: its hash reads no key bytes")
+
+
+_OPTIONS = {
+    angr.options.ZERO_FILL_UNCONSTRAINED_MEMORY,
+    angr.options.ZERO_FILL_UNCONSTRAINED_REGISTERS,
+    angr.options.SYMBOL_FILL_UNCONSTRAINED_MEMORY,
+}
+
+
+def _process_state(project: angr.Project, init: angr.SimState, devices: int):
+    """The entry state of nf_process with the symbolic inputs in place."""
+    device = claripy.BVS("device", 16)
+    length = claripy.BVS("length", 16)
+    now = claripy.BVS("time", 64)
+    symbol = project.loader.find_symbol("nf_process")
+    state = project.factory.call_state(
+        symbol.rebased_addr, device.zero_extend(48), PACKET_ADDRESS, length.zero_extend(48), now,
+        base_state=init, add_options=_OPTIONS,
+    )
+    for offset in range(PACKET_BYTES):
+        state.memory.store(PACKET_ADDRESS + offset, claripy.BVS(f"pkt_{offset}", 8))
+    for offset in range(L4_BYTES):
+        state.memory.store(L4_ADDRESS + offset, claripy.BVS(f"l4_{offset}", 8))
+    state.solver.add(device < devices, length <= PACKET_BYTES)
+    state.globals["events"] = ()
+    ihl = state.memory.load(PACKET_ADDRESS + ETHER_HEADER, 1)
+    l4_start = PACKET_ADDRESS + ETHER_HEADER + (ihl & 0x0F).zero_extend(56) * 4
+
+    def redirect(s: angr.SimState, kind: str) -> None:
+        address = getattr(s.inspect, f"mem_{kind}_address")
+        if not isinstance(address, claripy.ast.BV) or not address.symbolic:
+            return
+        offsets = s.solver.eval_upto(address - l4_start, 2)
+        if len(offsets) == 1 and offsets[0] < L4_BYTES:
+            setattr(s.inspect, f"mem_{kind}_address", claripy.BVV(L4_ADDRESS + offsets[0], 64))
+
+    state.inspect.b("mem_read", when=angr.BP_BEFORE, action=lambda s: redirect(s, "read"))
+    state.inspect.b("mem_write", when=angr.BP_BEFORE, action=lambda s: redirect(s, "write"))
+    return state, device
+
+
+def _exceeded(budgets: Budgets, started: float, paths: int, simgr) -> str | None:
+    if time.perf_counter() - started > budgets.seconds:
+        return f"time budget of {budgets.seconds:g} s exceeded"
+    if paths >= budgets.paths:
+        return f"path budget of {budgets.paths} exceeded"
+    if _current_rss_mb() > budgets.memory_mb:
+        return f"memory budget of {budgets.memory_mb:g} MB exceeded"
+    for state in simgr.active:
+        if state.history.depth > budgets.blocks_per_path:
+            loop = Counter(list(state.history.bbl_addrs)[-200:]).most_common(1)[0][0]
+            line = _call_sites(state.project, {loop + 1}).get(loop + 1, ("?", "?"))
+            return (f"block budget of {budgets.blocks_per_path} on one path exceeded in "
+                    f"{line[1]}() at {line[0]} (a loop the analysis cannot bound)")
+    return None
+
+
+def _summarise(index: int, state: angr.SimState, device, devices: int) -> PathResult:
+    """Keep what a finished path did; the state itself is dropped."""
+    output = state.regs.rax[31:0]
+    outputs = state.solver.eval_upto(output, 4)
+    writes = {}
+    for region, base, size in (("pkt", PACKET_ADDRESS, 128), ("l4", L4_ADDRESS, L4_BYTES)):
+        for offset in range(size):
+            value = state.memory.load(base + offset, 1, inspect=False, disable_actions=True)
+            if not (value.op == "BVS" and value.args[0].startswith(f"{region}_{offset}_")):
+                writes[(region, offset)] = value
+    return PathResult(
+        id=index,
+        devices=sorted(state.solver.eval_upto(device, devices + 1)),
+        output=output,
+        outputs=[o - (1 << 32) if o >= 1 << 31 else o for o in outputs],
+        events=state.globals.get("events", ()),
+        writes=writes,
+        constraints=list(state.solver.constraints),
+    )
+
+
+def _describe_error(project: angr.Project, errored) -> str:
+    address = errored.state.addr
+    site = _call_sites(project, {address + 1}).get(address + 1, ("?", "?"))
+    return f"error at {site[0]} in {site[1]}(): {errored.error}"
+
+
+def _call_sites(project: angr.Project, addresses: set[int]) -> dict[int, tuple[str, str]]:
+    """file:line and function of each return address (the call before it)."""
+    addresses = sorted(a for a in addresses if a)
+    if not addresses:
+        return {}
+    base = project.loader.main_object.mapped_base
+    out = subprocess.run(["addr2line", "-f", "-e", project.filename,
+                          *(hex(a - 1 - base) for a in addresses)],
+                         capture_output=True, text=True).stdout.splitlines()
+    sites = {}
+    for address, function, location in zip(addresses, out[0::2], out[1::2]):
+        file, _, line = location.rpartition(":")
+        sites[address] = (f"{Path(file).name}:{line.split()[0]}", function)
+    return sites
+
+
+def _current_rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
