@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import claripy
+from analyses.angr_env import claripy
 
 #: Canonical fields of an untagged IPv4 frame: name -> (first byte, length).
 FRAME_FIELDS: dict[str, tuple[int, int]] = {
@@ -34,7 +34,9 @@ FRAME_FIELDS: dict[str, tuple[int, int]] = {
 L4_FIELDS: dict[str, tuple[int, int]] = {
     "l4.sport": (0, 2),
     "l4.dport": (2, 2),
+    "udp.csum": (6, 2),
     "tcp.flags": (13, 1),
+    "tcp.csum": (16, 2),
 }
 #: Where the L4 header starts in a frame without IPv4 options.
 L4_OFFSET_NO_OPTIONS = 34
@@ -69,6 +71,13 @@ def byte_field(symbol: str) -> tuple[str, int, int] | None:
         name, index, length = _field_at(L4_FIELDS, offset)
         return (name, index, length) if name else (f"l4[{offset}]", 0, 1)
     return None
+
+
+def is_packet_field(part: str) -> bool:
+    """Whether a key part (without prefix or marks) names packet bytes."""
+    base = part.split("~")[0].split("/")[0]
+    return base in FRAME_FIELDS or base in L4_FIELDS or base.startswith(("pkt[", "l4[")) or (
+        "[" in base and base.split("[")[0] in FRAME_FIELDS | L4_FIELDS)
 
 
 def derived_name(symbol: str) -> str | None:
@@ -183,6 +192,10 @@ def key_parts(expr: claripy.ast.BV) -> list[str]:
     """
     sources = byte_sources(expr)
     if sources is None:
+        if expr.op == "__add__" and len(expr.args) == 2 and any(a.op == "BVV" for a in expr.args):
+            # index = field - start (NAT's port to index): the field, offset
+            (inner,) = [a for a in expr.args if a.op != "BVV"]
+            return [f"{p}~offset" for p in key_parts(inner) if not p.startswith("const:")]
         names = sorted({n for v in expr.variables if (n := input_name(v))})
         return [f"{n}~hash" for n in names] or [f"const:{_const_hex(expr)}"]
     parts: list[str] = []

@@ -110,7 +110,7 @@ class PacketWrite:
 
 
 @dataclass(frozen=True)
-class Path_:
+class ExploredPath:
     """One explored path: input device(s), output, and its accesses."""
 
     id: int
@@ -138,7 +138,7 @@ class Analysis:
     nf: str
     source: str
     devices: int
-    paths: list[Path_]
+    paths: list[ExploredPath]
     objects: list[StateObject]
     accesses: list[Access]
     relations: list[Relation]
@@ -173,7 +173,7 @@ class Analysis:
             nf=doc["nf"],
             source=doc.get("source", ""),
             devices=doc["devices"],
-            paths=[Path_(**p) for p in doc["paths"]],
+            paths=[ExploredPath(**p) for p in doc["paths"]],
             objects=[StateObject(**o) for o in doc["objects"]],
             accesses=[Access(**a) for a in doc["accesses"]],
             relations=[Relation(**r) for r in doc["relations"]],

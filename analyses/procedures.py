@@ -16,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import angr
-import claripy
+from analyses.angr_env import angr, claripy
 
 #: Where object handles, vector cells and key probes live in the NF's
 #: address space (far from the loaded NF and angr's stack and heap).

@@ -16,29 +16,20 @@ blocks on one path), reporting what was found so far as incomplete.
 """
 from __future__ import annotations
 
-import logging
 import os
 import re
 import resource
 import subprocess
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-for _name in ("angr", "cle", "pyvex", "claripy", "angr.state_plugins.unicorn_engine"):
-    logging.getLogger(_name).setLevel(logging.CRITICAL)
-
-import angr  # noqa: E402
-import claripy  # noqa: E402
-import z3  # noqa: E402
-from claripy.backends.backend_z3 import BackendZ3  # noqa: E402
-from cle.backends.symbol import SymbolType  # noqa: E402
-
-from analyses.errors import MaestroError  # noqa: E402
-from analyses.nf_source import (  # noqa: E402
+from analyses.angr_env import angr, claripy
+from cle.backends.symbol import SymbolType
+from analyses.errors import MaestroError
+from analyses.nf_source import (
     BASE_CFLAGS,
     LIBC_ALLOWED,
     NFSource,
@@ -47,29 +38,9 @@ from analyses.nf_source import (  # noqa: E402
     define_flags,
     resolve_nf,
 )
-from analyses.procedures import MODELLED, Event, Model, build_procedures  # noqa: E402
-from codegen.runtime import INCLUDE_DIR  # noqa: E402
+from analyses.procedures import MODELLED, Event, Model, build_procedures
+from codegen.runtime import INCLUDE_DIR
 
-
-def _solver_without_introspection(self, timeout=None, max_memory=None):
-    """claripy's BackendZ3.solver, minus the parameter-description query it
-    makes on every call to choose the timeout option (about 5 ms each, a
-    tenth of an NF's analysis): z3 4.13 has `timeout`."""
-    solver = getattr(self._tls, "solver", None)
-    if solver is None:
-        solver = self._tls.solver = z3.Solver(ctx=self._context)
-        if threading.current_thread() is not threading.main_thread():
-            solver.set(ctrl_c=False)  # z3 can install its SIGINT handler only there
-    else:
-        solver.reset()
-    if timeout is not None:
-        solver.set("timeout", timeout)
-    if max_memory is not None:
-        solver.set("max_memory", max_memory)
-    return solver
-
-
-BackendZ3.solver = _solver_without_introspection
 
 #: The symbolic packet: bytes named per offset, at a fixed address.
 PACKET_ADDRESS = 0x5000_0000

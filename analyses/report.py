@@ -1,0 +1,235 @@
+"""From explored paths to the analysis report (analyses/model.py).
+
+`analyze` is the analysis stage: it explores the NF (symbex.py) and turns
+the path results into an `Analysis`: accesses merged over paths, relations
+between devices (same map key; fields stored in a vector cell on one path
+and compared on another), and packet writes.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable, Mapping
+
+from analyses.angr_env import claripy
+
+from analyses.fields import byte_field, byte_sources, input_name, is_packet_field, key_parts
+from analyses.model import (
+    Access,
+    Analysis,
+    ExploredPath,
+    PacketWrite,
+    Relation,
+    StateObject,
+    Stats,
+)
+from analyses.nf_source import NFSource
+from analyses.procedures import Event
+from analyses.symbex import Budgets, Exploration, PathResult, ProgressCallback, explore
+
+#: Operations that change an object.
+WRITING_OPS = frozenset({"write", "create", "update", "destroy", "expire"})
+
+
+def analyze(
+    spec: str | Path | NFSource,
+    *,
+    opt: str = "-O2",
+    defines: Mapping[str, object] | None = None,
+    budgets: Budgets = Budgets(),
+    progress: ProgressCallback | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Analysis:
+    """Analyze an NF (sample name or .c path) into its report."""
+    return build_report(explore(spec, opt=opt, defines=defines, budgets=budgets,
+                                progress=progress, cancel=cancel))
+
+
+def build_report(ex: Exploration) -> Analysis:
+    """The report of an exploration."""
+    accesses = _merge_accesses(ex)
+    written = {a.object for a in accesses if a.op in WRITING_OPS}
+    objects = [
+        StateObject(o.name, o.kind, o.capacity, o.key_size, o.elem_size, o.order, o.name in written)
+        for o in sorted(ex.model.objects.values(), key=lambda o: o.order)
+    ]
+    return Analysis(
+        nf=ex.nf.name,
+        source=str(ex.nf.path),
+        devices=ex.devices,
+        paths=[_path_summary(p) for p in ex.paths],
+        objects=objects,
+        accesses=accesses,
+        relations=_key_relations(ex) + _cell_relations(ex),
+        packet_writes=[w for p in ex.paths if (w := _packet_write(p))],
+        stats=Stats(len(ex.paths), round(ex.seconds, 3), round(ex.peak_rss_mb, 1),
+                    ex.warnings, ex.complete),
+    )
+
+
+def output_name(path: PathResult) -> str:
+    """"drop", "flood", a device number, or the state value it comes from."""
+    if len(path.outputs) == 1:
+        return {-1: "drop", -2: "flood"}.get(path.outputs[0], str(path.outputs[0]))
+    sources = sorted({n for v in path.output.variables if (n := input_name(v))})
+    return "from " + ", ".join(sources) if sources else "any of " + str(path.outputs)
+
+
+def _inputs(variables) -> list[str]:
+    return sorted({n for v in variables if (n := input_name(v))})
+
+
+def _event_key(event: Event) -> tuple[list[str], str, dict | None]:
+    """(key parts, key kind, derived_from) of an event."""
+    if event.key is None:
+        return [], "none", None
+    parts = key_parts(event.key)
+    kinds = set()
+    derived = None
+    for part in parts:
+        base = part.split("~")[0]
+        if part.startswith("const:"):
+            kinds.add("constant")
+        elif is_packet_field(part):
+            kinds.add("packet")
+        elif base in ("device", "time", "length"):
+            kinds.add("input")
+        else:
+            kinds.add("derived")
+            obj, _, what = base.rpartition(".")
+            derived = {"object": obj, "what": what}
+    if any("~" in p for p in parts):
+        derived = {**(derived or {}), "expr": _short(event.key)}
+    kind = kinds.pop() if len(kinds) == 1 else "mixed"
+    return parts, kind, derived
+
+
+def _short(expr: claripy.ast.Base, limit: int = 160) -> str:
+    text = str(expr).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _merge_accesses(ex: Exploration) -> list[Access]:
+    merged: dict[tuple, dict] = {}
+    for path in ex.paths:
+        for event in path.events:
+            parts, kind, derived = _event_key(event)
+            entry = merged.setdefault((event.object, event.op, tuple(parts)), {
+                "devices": set(), "paths": [], "calls": set(), "conditions": set(),
+                "kind": kind, "derived": derived, "function": "",
+            })
+            entry["devices"].update(path.devices)
+            if path.id not in entry["paths"]:
+                entry["paths"].append(path.id)
+            file_line, function = ex.call_sites.get(event.call, ("?", "?"))
+            entry["calls"].add(file_line)
+            entry["function"] = function
+            entry["conditions"].update(_inputs(event.conditions))
+    return [
+        Access(obj, op, sorted(e["devices"]), list(parts), e["kind"], e["derived"],
+               sorted(e["conditions"]), e["paths"], sorted(e["calls"]), e["function"])
+        for (obj, op, parts), e in merged.items()
+    ]
+
+
+def _key_relations(ex: Exploration) -> list[Relation]:
+    """Map/sketch keys built from different fields (or on different devices):
+    packets whose fields agree position by position reach one entry."""
+    kinds = {o.name: o.kind for o in ex.model.objects.values()}
+    keyed: dict[str, set[tuple[int, tuple[str, ...]]]] = defaultdict(set)
+    for path in ex.paths:
+        for event in path.events:
+            if event.key is None or kinds.get(event.object) not in ("map", "sketch"):
+                continue
+            parts, kind, _ = _event_key(event)
+            if kind == "packet":
+                for device in path.devices:
+                    keyed[event.object].add((device, tuple(parts)))
+    relations = []
+    for obj, keys in keyed.items():
+        keys = sorted(keys)
+        for i, (dev_a, parts_a) in enumerate(keys):
+            for dev_b, parts_b in keys[i + 1:]:
+                if len(parts_a) != len(parts_b) or (dev_a == dev_b and parts_a == parts_b):
+                    continue
+                relations.append(Relation(obj, [dev_a, dev_b],
+                                          [list(p) for p in zip(parts_a, parts_b)], "key"))
+    return relations
+
+
+def _cell_bytes(expr: claripy.ast.BV) -> list[tuple[str, int, str, int]]:
+    """(symbol, byte index in memory order, field, byte in field) for the
+    bytes of expr that are whole packet bytes or whole bytes of a cell."""
+    sources = byte_sources(expr)
+    if sources is None:
+        return []
+    out = []
+    for src in sources:
+        if src.symbol is None or src.mask != 0xFF:
+            out.append(("", 0, "", 0))
+            continue
+        if found := byte_field(src.symbol):
+            out.append(("packet", 0, found[0], found[1]))
+        else:
+            size = int(src.symbol.rsplit("_", 1)[1]) // 8
+            out.append((src.symbol, size - 1 - src.low // 8, "", 0))
+    return out
+
+
+def _cell_relations(ex: Exploration) -> list[Relation]:
+    """Fields a path stores into a vector cell, paired with the fields
+    another path compares with the same bytes of that vector's cell."""
+    stored: dict[str, dict[int, set[tuple[int, str]]]] = defaultdict(lambda: defaultdict(set))
+    compared: dict[str, dict[int, set[tuple[int, str, str]]]] = defaultdict(lambda: defaultdict(set))
+    for path in ex.paths:
+        cells = {e.cell.args[0]: e for e in path.events if e.cell is not None and e.op == "read"}
+        for event in path.events:
+            if event.op == "write" and event.stored is not None and event.cell is not None:
+                for i, (symbol, _, name, _) in enumerate(_cell_bytes(event.stored)):
+                    if symbol == "packet":
+                        for device in path.devices:
+                            stored[event.object][i].add((device, name))
+        for constraint in path.constraints:
+            if constraint.op != "__eq__" or not cells:
+                continue
+            left, right = (_cell_bytes(side) for side in constraint.args)
+            if len(left) != len(right):
+                continue
+            for a, b in zip(left + right, right + left):
+                if a[0] in cells and b[0] == "packet":
+                    reader = cells[a[0]]
+                    via = ",".join(key_parts(reader.key)) if reader.key is not None else "?"
+                    for device in path.devices:
+                        compared[reader.object][a[1]].add((device, b[2], via))
+    relations: dict[tuple, set[tuple[str, str]]] = defaultdict(set)
+    for obj, by_byte in compared.items():
+        for i, readers in by_byte.items():
+            for dev_w, field_w in stored[obj].get(i, ()):
+                for dev_r, field_r, via in readers:
+                    relations[(obj, dev_w, dev_r, via)].add((field_w, field_r))
+    return [
+        Relation(obj, [dev_w, dev_r], [list(p) for p in sorted(pairs)], f"cell@{via}")
+        for (obj, dev_w, dev_r, via), pairs in sorted(relations.items())
+    ]
+
+
+def _packet_write(path: PathResult) -> PacketWrite | None:
+    if not path.writes:
+        return None
+    by_field: dict[str, list[tuple[int, claripy.ast.BV]]] = defaultdict(list)
+    for (region, offset), value in sorted(path.writes.items()):
+        name = byte_field(f"{region}_{offset}_")[0]
+        by_field[name].append((offset, value))
+    fields = {}
+    for name, values in by_field.items():
+        expr = claripy.Concat(*(v for _, v in values)) if len(values) > 1 else values[0][1]
+        fields[name] = " ".join(key_parts(expr))
+    return PacketWrite(path.id, path.devices, fields, output_name(path))
+
+
+def _path_summary(path: PathResult) -> ExploredPath:
+    conditions = set()
+    for constraint in path.constraints:
+        conditions |= constraint.variables
+    return ExploredPath(path.id, path.devices, output_name(path),
+                        [f"{e.object}:{e.op}" for e in path.events], _inputs(conditions))
