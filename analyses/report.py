@@ -100,6 +100,8 @@ def _event_key(event: Event) -> tuple[list[str], str, dict | None]:
             derived = {"object": obj, "what": what}
     if any("~" in p for p in parts):
         derived = {**(derived or {}), "expr": _short(event.key)}
+    if len(kinds) > 1:
+        kinds.discard("constant")  # padding beside a prefix, a fixed tag
     kind = kinds.pop() if len(kinds) == 1 else "mixed"
     return parts, kind, derived
 
