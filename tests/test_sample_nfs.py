@@ -6,7 +6,7 @@ rewritten bytes and the checksums are checked against what the spec says.
 """
 import pytest
 
-from nf_helpers import (
+from tests.nf_helpers import (
     LAN, MS, NF_DROP, NF_FLOOD, TCP, UDP, US, WAN, checksums_valid,
     malformed_frames, outputs, parse, pkt, run, with_ip_field,
 )
