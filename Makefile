@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages run test bench bench-seq clean
+.PHONY: setup system-packages run test bench bench-seq bench-analysis clean
 
 setup: system-packages $(STAMP)
 
@@ -40,6 +40,10 @@ test: setup
 # Sequential reference runner throughput per sample NF (1M-packet Zipf trace).
 bench bench-seq: setup
 	$(BIN)/python -m codegen.seq_bench
+
+# Analysis time, paths and peak memory per sample NF.
+bench-analysis: setup
+	$(BIN)/python -m analyses.analysis_bench
 
 clean:
 	rm -rf build .pytest_cache
