@@ -92,6 +92,8 @@ def input_name(symbol: str) -> str | None:
     or a derived value; None for anything else."""
     if found := byte_field(symbol):
         return found[0]
+    if symbol.startswith("mem_"):  # angr's fill for memory read before written
+        return "uninitialized"
     for name in ("device", "time", "length"):
         if symbol.startswith(name + "_"):
             return name

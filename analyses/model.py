@@ -122,13 +122,15 @@ class ExploredPath:
 
 @dataclass(frozen=True)
 class Stats:
-    """Cost and completeness of the exploration."""
+    """Cost and completeness of the exploration, its warnings (uninitialized
+    reads, budgets hit, errors on a path) and the assumptions it made."""
 
     paths: int
     seconds: float
     peak_rss_mb: float
     warnings: list[str] = field(default_factory=list)
     complete: bool = True
+    assumptions: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ def spec_summary(nf: NFSource) -> str:
     if not match:
         return ""
     text = " ".join(line.strip(" *") for line in match.group(1).splitlines()).strip()
+    text = re.sub(rf"^{re.escape(nf.name)}\s+--\s+", "", text)  # "fw -- stateful firewall..."
     return re.split(r"(?<=\.)\s", text, maxsplit=1)[0]
 
 

@@ -25,7 +25,7 @@ from analyses.model import (
 )
 from analyses.nf_source import NFSource
 from analyses.procedures import Event
-from analyses.symbex import Budgets, Exploration, PathResult, ProgressCallback, explore
+from analyses.symbex import ASSUMPTIONS, Budgets, Exploration, PathResult, ProgressCallback, explore
 
 #: Operations that change an object.
 WRITING_OPS = frozenset({"write", "create", "update", "destroy", "expire"})
@@ -63,7 +63,7 @@ def build_report(ex: Exploration) -> Analysis:
         relations=_key_relations(ex) + _cell_relations(ex),
         packet_writes=[w for p in ex.paths if (w := _packet_write(p))],
         stats=Stats(len(ex.paths), round(ex.seconds, 3), round(ex.peak_rss_mb, 1),
-                    ex.warnings, ex.complete),
+                    ex.warnings, ex.complete, list(ASSUMPTIONS)),
     )
 
 
@@ -94,6 +94,8 @@ def _event_key(event: Event) -> tuple[list[str], str, dict | None]:
             kinds.add("packet")
         elif base in ("device", "time", "length"):
             kinds.add("input")
+        elif base == "uninitialized":
+            kinds.add("uninitialized")
         else:
             kinds.add("derived")
             obj, _, what = base.rpartition(".")

@@ -49,6 +49,8 @@ PACKET_BYTES = 1514
 L4_ADDRESS = 0x5100_0000
 L4_BYTES = 64
 ETHER_HEADER = 14
+#: Stack below nf_process's frame made symbolic (uninitialized) at entry.
+STACK_BYTES = 0x4000
 
 
 class AnalysisError(MaestroError):
@@ -192,6 +194,9 @@ def explore(
         simgr.step()
         for finished in simgr.deadended:
             paths.append(_summarise(len(paths), finished, device, devices))
+            if uninitialized := _uninitialized(paths[-1]):
+                warnings.append(f"path {paths[-1].id} uses uninitialized memory "
+                                f"({', '.join(uninitialized)}): the NF reads something it never wrote")
         simgr.drop(stash="deadended")
         for errored in simgr.errored:
             warnings.append(_describe_error(project, errored))
@@ -284,11 +289,18 @@ def _probe_key_sizes(project: angr.Project, model: Model, init: angr.SimState) -
             model.warnings.append(f"could not size the key of {info.name}: its hash reads no key bytes")
 
 
+# Uninitialized memory reads as fresh `mem_...` symbols, so they can be
+# reported; registers (callee-saved values of the caller) read as zero.
 _OPTIONS = {
-    angr.options.ZERO_FILL_UNCONSTRAINED_MEMORY,
     angr.options.ZERO_FILL_UNCONSTRAINED_REGISTERS,
     angr.options.SYMBOL_FILL_UNCONSTRAINED_MEMORY,
 }
+#: What the exploration assumes about its inputs (reported with the stats).
+ASSUMPTIONS = (
+    f"packet_length <= {PACKET_BYTES} (a maximal untagged Ethernet frame)",
+    "device < NF_DEVICES",
+    "L4 bytes reached through IHL are named relative to the L4 header (l4_<c>)",
+)
 
 
 def _process_state(project: angr.Project, init: angr.SimState, devices: int):
@@ -305,6 +317,10 @@ def _process_state(project: angr.Project, init: angr.SimState, devices: int):
         state.memory.store(PACKET_ADDRESS + offset, claripy.BVS(f"pkt_{offset}", 8))
     for offset in range(L4_BYTES):
         state.memory.store(L4_ADDRESS + offset, claripy.BVS(f"l4_{offset}", 8))
+    # nf_init left values on the stack; a local read before it is written
+    # must show up as uninitialized, not as nf_init's leftovers.
+    rsp = state.solver.eval(state.regs.rsp)
+    state.memory.store(rsp - STACK_BYTES, claripy.BVS("mem_stack", 8 * STACK_BYTES))
     state.solver.add(device < devices, length <= PACKET_BYTES)
     state.globals["events"] = ()
     ihl = state.memory.load(PACKET_ADDRESS + ETHER_HEADER, 1)
@@ -358,6 +374,18 @@ def _summarise(index: int, state: angr.SimState, device, devices: int) -> PathRe
         writes=writes,
         constraints=list(state.solver.constraints),
     )
+
+
+def _uninitialized(path: PathResult) -> list[str]:
+    """Symbols angr made up for memory the NF read before writing it."""
+    names = set(path.output.variables)
+    for constraint in path.constraints:
+        names |= constraint.variables
+    for event in path.events:
+        for expr in (event.key, event.stored):
+            if expr is not None:
+                names |= expr.variables
+    return sorted(n for n in names if n.startswith("mem_"))[:3]
 
 
 def _describe_error(project: angr.Project, errored) -> str:

@@ -158,3 +158,11 @@ def test_cli_prints_tables_and_writes_json(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "flow_map" in printed and "ipv4.src=ipv4.dst" in printed
     assert Analysis.load(out).nf == "fw"
+
+
+def test_uninitialized_reads_are_reported():
+    analysis = analyze(TEST_NFS / "uninit_key.c")
+    assert any("uninitialized memory" in w for w in analysis.stats.warnings), analysis.stats.warnings
+    assert has_access(analysis, "map", "read", 0, ["ipv4.src"])  # the initialized path
+    assert has_access(analysis, "map", "read", 0, ["uninitialized"])
+    assert any("packet_length" in a for a in analysis.stats.assumptions)
