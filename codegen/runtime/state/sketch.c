@@ -41,47 +41,65 @@ int sketch_allocate(map_key_hash *kh, uint32_t capacity, uint16_t threshold,
   return 1;
 }
 
-static uint32_t *counter(struct Sketch *sketch, int row) {
-  return &sketch->counters[(size_t)row * sketch->capacity + sketch->current[row]];
+static uint32_t *counter(struct Sketch *sketch, const uint32_t *buckets, int row) {
+  return &sketch->counters[(size_t)row * sketch->capacity + buckets[row]];
 }
 
-static void require_hashes(struct Sketch *sketch, const char *function) {
+static const uint32_t *current(struct Sketch *sketch, const char *function) {
   if (!sketch->has_current)
     state_fail(function, "called before sketch_compute_hashes");
+  return sketch->current;
+}
+
+/* The *_buckets functions take the key's buckets explicitly, so that the
+   parallel runtime can keep them per core for a shared sketch. */
+void sketch_hash_buckets(struct Sketch *sketch, void *key, uint32_t *buckets) {
+  uint32_t hash = sketch->kh(key);
+  for (int row = 0; row < SKETCH_DEPTH; ++row)
+    buckets[row] = finalise(hash ^ row_salt[row]) % sketch->capacity;
+}
+
+void sketch_refresh_buckets(struct Sketch *sketch, const uint32_t *buckets,
+                            vigor_time_t now) {
+  for (int row = 0; row < SKETCH_DEPTH; ++row)
+    dchain_rejuvenate_index(sketch->rows[row], (int)buckets[row], now);
+}
+
+int sketch_fetch_buckets(struct Sketch *sketch, const uint32_t *buckets) {
+  uint32_t estimate = UINT32_MAX;
+  for (int row = 0; row < SKETCH_DEPTH; ++row)
+    if (*counter(sketch, buckets, row) < estimate)
+      estimate = *counter(sketch, buckets, row);
+  return estimate > sketch->threshold;
+}
+
+int sketch_touch_buckets_of(struct Sketch *sketch, const uint32_t *buckets,
+                            vigor_time_t now) {
+  for (int row = 0; row < SKETCH_DEPTH; ++row) {
+    int bucket = (int)buckets[row];
+    if (!dchain_rejuvenate_index(sketch->rows[row], bucket, now))
+      dchain_allocate_index(sketch->rows[row], bucket, now);
+    if (*counter(sketch, buckets, row) < UINT32_MAX)
+      ++*counter(sketch, buckets, row);
+  }
+  return 1;
 }
 
 void sketch_compute_hashes(struct Sketch *sketch, void *key) {
-  uint32_t hash = sketch->kh(key);
-  for (int row = 0; row < SKETCH_DEPTH; ++row)
-    sketch->current[row] = finalise(hash ^ row_salt[row]) % sketch->capacity;
+  sketch_hash_buckets(sketch, key, sketch->current);
   sketch->has_current = 1;
 }
 
 void sketch_refresh(struct Sketch *sketch, vigor_time_t now) {
-  require_hashes(sketch, __func__);
-  for (int row = 0; row < SKETCH_DEPTH; ++row)
-    dchain_rejuvenate_index(sketch->rows[row], (int)sketch->current[row], now);
+  sketch_refresh_buckets(sketch, current(sketch, __func__), now);
 }
 
 int sketch_fetch(struct Sketch *sketch) {
-  require_hashes(sketch, __func__);
-  uint32_t estimate = UINT32_MAX;
-  for (int row = 0; row < SKETCH_DEPTH; ++row)
-    if (*counter(sketch, row) < estimate)
-      estimate = *counter(sketch, row);
-  return estimate > sketch->threshold;
+  return sketch_fetch_buckets(sketch, current(sketch, __func__));
 }
 
 int sketch_touch_buckets(struct Sketch *sketch, vigor_time_t now) {
-  require_hashes(sketch, __func__);
-  for (int row = 0; row < SKETCH_DEPTH; ++row) {
-    int bucket = (int)sketch->current[row];
-    if (!dchain_rejuvenate_index(sketch->rows[row], bucket, now))
-      dchain_allocate_index(sketch->rows[row], bucket, now);
-    if (*counter(sketch, row) < UINT32_MAX)
-      ++*counter(sketch, row);
-  }
-  return 1;
+  return sketch_touch_buckets_of(sketch, current(sketch, __func__), now);
 }
 
 void sketch_expire(struct Sketch *sketch, vigor_time_t time) {

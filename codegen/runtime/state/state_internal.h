@@ -63,4 +63,12 @@ struct Sketch {
   int has_current;
 };
 
+/* Sketch operations on explicit buckets (sketch.c). */
+void sketch_hash_buckets(struct Sketch *sketch, void *key, uint32_t *buckets);
+void sketch_refresh_buckets(struct Sketch *sketch, const uint32_t *buckets,
+                            vigor_time_t now);
+int sketch_fetch_buckets(struct Sketch *sketch, const uint32_t *buckets);
+int sketch_touch_buckets_of(struct Sketch *sketch, const uint32_t *buckets,
+                            vigor_time_t now);
+
 #endif

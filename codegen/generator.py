@@ -1,0 +1,192 @@
+"""Generating the parallel DPDK program of a plan.
+
+`generate` writes a self-contained program folder:
+
+    Makefile            generated: builds `nf-<strategy>` with pkg-config libdpdk
+    config.c            generated: the plan as data (decisions, keys, RETA)
+    nf/<name>.c         the NF, unchanged
+    runtime/            the C runtime (include/, state/, dpdk/), copied
+
+The NF is compiled once per worker core with its entry points renamed, so
+each copy has its own file-scope state (codegen/runtime/dpdk/rt.h explains
+the runtime).  Generated files carry a header naming the NF, the plan
+digest and the strategy.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from analyses.errors import MaestroError
+from analyses.model import Analysis
+from analyses.nf_source import NFSource, define_flags, resolve_nf
+from codegen.runtime import INCLUDE_DIR, RUNTIME_DIR, STATE_DIR
+
+#: Strategies a program can be generated for (plan strategies map onto them).
+STRATEGIES = ("seq", "sn", "locks", "tm")
+#: Lock granularities of the locks strategy (rt.h: maestro_lock_kind).
+LOCK_KINDS = {"maestro": "MAESTRO_LOCK_MAESTRO", "object": "MAESTRO_LOCK_OBJECT",
+              "global": "MAESTRO_LOCK_GLOBAL"}
+_PLAN_STRATEGY = {"shared-nothing": "sn", "mixed": "locks", "locks": "locks", "tm": "tm"}
+_DECISIONS = {"shard": "MAESTRO_SHARD", "replicate": "MAESTRO_REPLICATE", "lock": "MAESTRO_SHARED"}
+_STRATEGY_ENUM = {"seq": "MAESTRO_SEQ", "sn": "MAESTRO_SN", "locks": "MAESTRO_LOCKS",
+                  "tm": "MAESTRO_TM"}
+_TEMPLATES = Path(__file__).parent / "templates"
+_RUNTIME_DIRS = ("include", "state", "dpdk")
+
+
+class GenerateError(MaestroError):
+    """A plan that cannot be turned into a program (the message says why)."""
+
+
+@dataclass(frozen=True)
+class GeneratedProgram:
+    """A generated program folder: where, what it runs, and its files."""
+
+    directory: Path
+    nf: str
+    strategy: str
+    lock: str
+    cores: int
+    devices: int
+    digest: str
+    files: tuple[str, ...]
+
+    @property
+    def program(self) -> Path:
+        """The executable `make` builds."""
+        return self.directory / f"nf-{self.strategy}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"directory": str(self.directory), "nf": self.nf, "strategy": self.strategy,
+                "lock": self.lock, "cores": self.cores, "devices": self.devices,
+                "digest": self.digest, "files": list(self.files)}
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "GeneratedProgram":
+        """The program described by directory/program.json."""
+        path = Path(directory) / "program.json"
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise GenerateError(f"{path}: not a generated program ({exc})") from None
+        doc["directory"] = Path(directory)
+        doc["files"] = tuple(doc["files"])
+        return cls(**doc)
+
+
+def plan_digest(plan: Mapping[str, Any]) -> str:
+    """A short digest of the plan document (named in generated headers)."""
+    return hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def program_strategy(plan: Mapping[str, Any], strategy: str | None) -> str:
+    """The program strategy: an explicit one, else the plan's."""
+    if strategy is not None:
+        if strategy not in STRATEGIES:
+            raise GenerateError(f"unknown strategy {strategy!r} (one of {', '.join(STRATEGIES)})")
+        return strategy
+    return _PLAN_STRATEGY.get(plan.get("strategy", ""), "locks")
+
+
+def generate(
+    nf: str | Path | NFSource,
+    plan: Mapping[str, Any],
+    analysis: Analysis,
+    out_dir: str | Path,
+    *,
+    strategy: str | None = None,
+    lock: str = "maestro",
+    defines: Mapping[str, object] | None = None,
+) -> GeneratedProgram:
+    """Write the program of `plan` for `nf` into out_dir (see module doc).
+
+    strategy: seq (one core, no synchronisation), sn, locks or tm; by default
+    the plan's.  lock: the locks strategy's granularity (maestro, object,
+    global).  For sn, every object must be sharded or replicated.
+    """
+    source = nf if isinstance(nf, NFSource) else resolve_nf(nf)
+    strategy = program_strategy(plan, strategy)
+    if lock not in LOCK_KINDS:
+        raise GenerateError(f"unknown lock granularity {lock!r} (one of {', '.join(LOCK_KINDS)})")
+    cores = 1 if strategy == "seq" else int(plan["cores"])
+    objects = _objects(plan, analysis, strategy)
+    keys, key_len, rss_l4 = _rss(plan, analysis.devices)
+    reta = [int(c) for c in plan.get("reta") or [0]]
+    if strategy == "seq":
+        reta = [0] * len(reta)
+    digest = plan_digest(plan)
+    context = {
+        "nf": source.name, "digest": digest, "strategy_name": strategy,
+        "strategy_enum": _STRATEGY_ENUM[strategy], "lock_enum": LOCK_KINDS[lock],
+        "cores": cores, "devices": analysis.devices, "objects": objects, "keys": keys,
+        "key_len": key_len, "rss_l4": rss_l4, "reta": reta, "program": f"nf-{strategy}",
+        "nf_defines": " ".join(define_flags(defines)),
+        "state_sources": [p.stem for p in sorted(STATE_DIR.glob("*.c"))],
+    }
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    env = Environment(loader=FileSystemLoader(_TEMPLATES), undefined=StrictUndefined,
+                      keep_trailing_newline=True)
+    (out / "config.c").write_text(env.get_template("config.c.j2").render(context))
+    (out / "Makefile").write_text(env.get_template("Makefile.j2").render(context))
+    (out / "nf").mkdir(exist_ok=True)
+    shutil.copyfile(source.path, out / "nf" / f"{source.name}.c")
+    for sub in _RUNTIME_DIRS:
+        target = out / "runtime" / sub
+        target.mkdir(parents=True, exist_ok=True)
+        for path in sorted((RUNTIME_DIR / sub).iterdir()):
+            if path.suffix in (".c", ".h"):
+                shutil.copyfile(path, target / path.name)
+    (out / "plan.json").write_text(json.dumps(plan, indent=2))
+    files = tuple(sorted(str(p.relative_to(out)) for p in out.rglob("*")
+                         if p.is_file() and p.suffix in (".c", ".h", ".json", "") and
+                         not p.name.startswith("nf-") and p.name != "program.json"))
+    program = GeneratedProgram(out, source.name, strategy, lock, cores, analysis.devices,
+                               digest, files)
+    (out / "program.json").write_text(json.dumps(program.to_json(), indent=2))
+    return program
+
+
+def _objects(plan: Mapping[str, Any], analysis: Analysis, strategy: str) -> list[dict]:
+    """The analysis's objects in allocation order with the plan's decisions."""
+    decided = {o["name"]: o for o in plan.get("objects", [])}
+    objects = []
+    for obj in sorted(analysis.objects, key=lambda o: o.order):
+        entry = decided.get(obj.name)
+        if entry is None:
+            raise GenerateError(f"the plan has no decision for object {obj.name} "
+                                "(was it made from another analysis?)")
+        decision = entry["decision"]
+        if decision not in _DECISIONS:
+            raise GenerateError(f"object {obj.name}: unknown decision {decision!r}")
+        if strategy == "sn" and decision == "lock":
+            raise GenerateError(f"shared-nothing cannot keep {obj.name} shared: the plan locks it "
+                                f"({entry.get('reason', 'no reason given')})")
+        objects.append({"name": obj.name, "kind": obj.kind, "decision_enum": _DECISIONS[decision],
+                        "reason": entry.get("reason", "")})
+    return objects
+
+
+def _rss(plan: Mapping[str, Any], devices: int) -> tuple[list[list[int]], int, list[int]]:
+    """Per device: key bytes (padded to 52), the key length, whether L4 ports are hashed."""
+    keys, lengths, l4 = [], set(), []
+    for device in range(devices):
+        entry = (plan.get("rss") or {}).get(str(device)) or (plan.get("rss") or {}).get(device)
+        if entry is None:
+            raise GenerateError(f"the plan has no RSS key for device {device}")
+        key = bytes.fromhex(entry["key"])
+        lengths.add(len(key))
+        keys.append(list(key) + [0] * (52 - len(key)))
+        fields = entry.get("hash_fields", {})
+        flat = [f for fs in (fields.values() if isinstance(fields, dict) else [fields]) for f in fs]
+        l4.append(int(any(f.startswith("l4.") for f in flat)))
+    if len(lengths) > 1:
+        raise GenerateError(f"RSS keys of different lengths {sorted(lengths)} in one plan")
+    return keys, lengths.pop() if lengths else 40, l4

@@ -1,0 +1,683 @@
+/*
+ * parallel_state.c -- the NF contract's state API for parallel programs.
+ *
+ * Every NF copy calls par_* (par_rename.h).  Each allocation of nf_init is
+ * matched, by allocation order, with the plan's decision for that object:
+ *   shard / replicate: each worker's copy gets a private instance (its own
+ *                      nf_init fills it); no synchronisation;
+ *   shared:            one instance for all workers, created by worker 0's
+ *                      nf_init, accessed under the plan's lock scheme.
+ *
+ * Lock schemes (strategy "locks"):
+ *   (a) maestro: one global lock made of a reader token per worker plus a
+ *       writer token.  A packet runs in read mode: reads take the worker's
+ *       own token; the first write (to any object) aborts the packet, which
+ *       is re-run from the saved packet bytes under the writer token.  Flow
+ *       rejuvenation is core-local (per-worker timestamps of shared
+ *       dchains), so packets of existing flows stay in read mode; expiry
+ *       consults every worker's timestamps.
+ *   (b) object: one read-write lock per shared object.  Read mode takes the
+ *       read locks it needs (try-lock: on conflict the packet is re-run);
+ *       write mode takes every shared object's write lock in a fixed order.
+ *   (c) global: the first access to shared state takes one spinlock, held
+ *       until the packet is done.
+ * Strategy "tm": each packet runs in an RTM transaction; after
+ * MAESTRO_TM_RETRIES aborts it runs under a fallback lock that transactions
+ * subscribe to.
+ *
+ * Aborting a packet (read mode -> write mode) is safe because read mode
+ * never writes: cells handed out by vector_borrow in read mode are per-core
+ * scratch copies, compared with the real cell at vector_return.
+ */
+#include <immintrin.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+#include "state_internal.h"
+
+#include "par_rename.h"
+#include "nf_state_api.h"
+#include "par_unrename.h"
+
+#define MAESTRO_TM_RETRIES 8
+#define SCRATCH_SLOTS 16
+#define SCRATCH_BYTES 256
+#define CACHE_LINE 64
+
+/* ------------------------------------------------------------------ */
+/* Locks: small hand-written primitives (TSan-friendly atomics).       */
+/* ------------------------------------------------------------------ */
+
+struct rwlock {
+  int value; /* -1: a writer; n > 0: n readers */
+};
+
+static int rw_read_trylock(struct rwlock *lock) {
+  int seen = __atomic_load_n(&lock->value, __ATOMIC_RELAXED);
+  return seen >= 0 &&
+         __atomic_compare_exchange_n(&lock->value, &seen, seen + 1, false,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+static void rw_read_unlock(struct rwlock *lock) {
+  __atomic_fetch_sub(&lock->value, 1, __ATOMIC_RELEASE);
+}
+
+static void rw_write_lock(struct rwlock *lock) {
+  for (;;) {
+    int free_ = 0;
+    if (__atomic_compare_exchange_n(&lock->value, &free_, -1, false,
+                                    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+      return;
+    _mm_pause();
+  }
+}
+
+static void rw_write_unlock(struct rwlock *lock) {
+  __atomic_store_n(&lock->value, 0, __ATOMIC_RELEASE);
+}
+
+static void spin_lock(int *lock) {
+  while (__atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE))
+    while (__atomic_load_n(lock, __ATOMIC_RELAXED))
+      _mm_pause();
+}
+
+static void spin_unlock(int *lock) { __atomic_store_n(lock, 0, __ATOMIC_RELEASE); }
+
+/* (a): a reader token per worker, each on its own cache line. */
+struct reader_token {
+  int held;
+  char pad[CACHE_LINE - sizeof(int)];
+} __attribute__((aligned(CACHE_LINE)));
+
+static struct reader_token reader_tokens[MAESTRO_MAX_WORKERS];
+static int writer_token;
+static int global_lock;   /* (c), and the TM fallback */
+static unsigned worker_count;
+
+static void reader_lock(unsigned worker) {
+  for (;;) {
+    __atomic_store_n(&reader_tokens[worker].held, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&writer_token, __ATOMIC_SEQ_CST))
+      return;
+    __atomic_store_n(&reader_tokens[worker].held, 0, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&writer_token, __ATOMIC_RELAXED))
+      _mm_pause();
+  }
+}
+
+static void reader_unlock(unsigned worker) {
+  __atomic_store_n(&reader_tokens[worker].held, 0, __ATOMIC_RELEASE);
+}
+
+static void writer_lock(void) {
+  spin_lock(&writer_token);
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  for (unsigned w = 0; w < worker_count; ++w)
+    while (__atomic_load_n(&reader_tokens[w].held, __ATOMIC_ACQUIRE))
+      _mm_pause();
+}
+
+static void writer_unlock(void) { spin_unlock(&writer_token); }
+
+/* ------------------------------------------------------------------ */
+/* Objects and the per-worker packet context.                          */
+/* ------------------------------------------------------------------ */
+
+struct par_object {
+  unsigned id;     /* allocation order */
+  int shared;
+  struct rwlock rw; /* (b) */
+};
+
+struct ParMap {
+  struct par_object o;
+  struct Map *base;
+};
+
+struct ParVector {
+  struct par_object o;
+  struct Vector *base;
+};
+
+struct ParDoubleChain {
+  struct par_object o;
+  struct DoubleChain *base;
+  vigor_time_t *local_time[MAESTRO_MAX_WORKERS]; /* (a): core-local touches */
+};
+
+struct ParSketch {
+  struct par_object o;
+  struct Sketch *base;
+};
+
+enum mode { MODE_PLAIN, MODE_READ, MODE_WRITE };
+
+struct scratch_slot {
+  struct ParVector *vector;
+  int index;
+  char bytes[SCRATCH_BYTES];
+};
+
+/* What one worker's current packet holds; thread-local. */
+struct packet_ctx {
+  unsigned worker;
+  enum mode mode;
+  jmp_buf abort;
+  int holds_global;
+  int holds_reader;
+  uint64_t read_held; /* (b): objects whose read lock is held */
+  struct scratch_slot scratch[SCRATCH_SLOTS];
+  uint32_t sketch_buckets[MAESTRO_MAX_OBJECTS][SKETCH_DEPTH];
+};
+
+static __thread struct packet_ctx ctx;
+/* The single instance of each shared object, by allocation order. */
+static struct par_object *shared_instances[MAESTRO_MAX_OBJECTS];
+/* nf_init bookkeeping: which worker's copy runs, which allocation is next. */
+static unsigned init_worker;
+static unsigned init_next;
+static int in_init;
+
+static _Noreturn void abort_packet(void) { longjmp(ctx.abort, 1); }
+
+static int uses_locks(void) { return maestro_strategy == MAESTRO_LOCKS; }
+
+/* Before reading object `o`. */
+static void guard_read(struct par_object *o) {
+  if (!o->shared || !uses_locks())
+    return;
+  switch (ctx.mode) {
+  case MODE_PLAIN: /* (c) */
+    if (!ctx.holds_global) {
+      spin_lock(&global_lock);
+      ctx.holds_global = 1;
+    }
+    return;
+  case MODE_READ:
+    if (maestro_lock_kind == MAESTRO_LOCK_MAESTRO) {
+      if (!ctx.holds_reader) {
+        reader_lock(ctx.worker);
+        ctx.holds_reader = 1;
+      }
+    } else if (!(ctx.read_held & (1ull << o->id))) {
+      if (!rw_read_trylock(&o->rw))
+        abort_packet(); /* a writer holds it: re-run in write mode */
+      ctx.read_held |= 1ull << o->id;
+    }
+    return;
+  case MODE_WRITE:
+    return;
+  }
+}
+
+/* Before writing object `o`: in read mode, re-run the packet for writing. */
+static void guard_write(struct par_object *o) {
+  if (ctx.mode == MODE_READ)
+    abort_packet();
+  guard_read(o);
+}
+
+/* Writes of later workers' nf_init to a shared object are skipped: worker
+   0's nf_init filled it already. */
+static int skip_init_write(struct par_object *o) {
+  return in_init && o->shared && init_worker > 0;
+}
+
+static void release_read_locks(void) {
+  if (ctx.holds_reader) {
+    reader_unlock(ctx.worker);
+    ctx.holds_reader = 0;
+  }
+  while (ctx.read_held) {
+    unsigned id = (unsigned)__builtin_ctzll(ctx.read_held);
+    ctx.read_held &= ctx.read_held - 1;
+    rw_read_unlock(&shared_instances[id]->rw);
+  }
+}
+
+static void acquire_write_locks(void) {
+  if (maestro_lock_kind == MAESTRO_LOCK_MAESTRO) {
+    writer_lock();
+    return;
+  }
+  for (unsigned id = 0; id < maestro_object_count; ++id) /* fixed order */
+    if (shared_instances[id] != NULL)
+      rw_write_lock(&shared_instances[id]->rw);
+}
+
+static void release_write_locks(void) {
+  if (maestro_lock_kind == MAESTRO_LOCK_MAESTRO) {
+    writer_unlock();
+    return;
+  }
+  for (unsigned id = maestro_object_count; id-- > 0;)
+    if (shared_instances[id] != NULL)
+      rw_write_unlock(&shared_instances[id]->rw);
+}
+
+/* ------------------------------------------------------------------ */
+/* Allocation: match nf_init's k-th allocation with the plan.          */
+/* ------------------------------------------------------------------ */
+
+/* The plan's entry for the next allocation, or NULL (with a message) when
+   the NF allocates differently from the analysis the plan came from. */
+static const struct maestro_object_config *next_object(const char *kind) {
+  if (init_next >= maestro_object_count) {
+    fprintf(stderr, "maestro: nf_init allocates more objects (a %s) than the plan's %u\n",
+            kind, maestro_object_count);
+    return NULL;
+  }
+  const struct maestro_object_config *config = &maestro_objects[init_next];
+  int compatible = strcmp(config->kind, kind) == 0 ||
+                   (strcmp(kind, "vector") == 0 && strcmp(config->kind, "cht") == 0);
+  if (!compatible) {
+    fprintf(stderr, "maestro: allocation %u of nf_init is a %s, the plan expects %s %s\n",
+            init_next, kind, config->kind, config->name);
+    return NULL;
+  }
+  return config;
+}
+
+/* Either the existing shared instance (returned through *existing) or a
+   new wrapper of `size` bytes initialised for allocation `id`. */
+static void *new_object(size_t size, const struct maestro_object_config *config,
+                        void **existing) {
+  unsigned id = init_next++;
+  int shared = config->decision == MAESTRO_SHARED && maestro_strategy != MAESTRO_SEQ &&
+               maestro_strategy != MAESTRO_SN;
+  if (shared && shared_instances[id] != NULL) {
+    *existing = shared_instances[id];
+    return NULL;
+  }
+  struct par_object *o = calloc(1, size);
+  if (o == NULL)
+    return NULL;
+  o->id = id;
+  o->shared = shared;
+  if (shared)
+    shared_instances[id] = o;
+  *existing = NULL;
+  return o;
+}
+
+#define ALLOCATE(Type, kind, out, base_call)                                   \
+  do {                                                                         \
+    const struct maestro_object_config *config = next_object(kind);            \
+    if (config == NULL)                                                        \
+      return 0;                                                                \
+    void *existing = NULL;                                                     \
+    struct Type *object = new_object(sizeof(struct Type), config, &existing);  \
+    if (existing != NULL) {                                                    \
+      *(out) = existing;                                                       \
+      return 1;                                                                \
+    }                                                                          \
+    if (object == NULL || !(base_call))                                        \
+      return 0;                                                                \
+    *(out) = object;                                                           \
+  } while (0)
+
+int par_map_allocate(map_keys_equality *keq, map_key_hash *khash, unsigned capacity,
+                     struct ParMap **map_out) {
+  ALLOCATE(ParMap, "map", map_out, map_allocate(keq, khash, capacity, &object->base));
+  return 1;
+}
+
+int par_vector_allocate(int elem_size, unsigned capacity, vector_init_elem *init_elem,
+                        struct ParVector **vector_out) {
+  ALLOCATE(ParVector, "vector", vector_out,
+           vector_allocate(elem_size, capacity, init_elem, &object->base));
+  return 1;
+}
+
+int par_dchain_allocate(int index_range, struct ParDoubleChain **chain_out) {
+  ALLOCATE(ParDoubleChain, "dchain", chain_out, dchain_allocate(index_range, &object->base));
+  struct ParDoubleChain *chain = *chain_out;
+  if (chain->o.shared && maestro_lock_kind == MAESTRO_LOCK_MAESTRO &&
+      maestro_strategy == MAESTRO_LOCKS) {
+    for (unsigned w = 0; w < worker_count; ++w) {
+      chain->local_time[w] = malloc(sizeof(vigor_time_t) * (size_t)index_range);
+      if (chain->local_time[w] == NULL)
+        return 0;
+      for (int i = 0; i < index_range; ++i)
+        chain->local_time[w][i] = INT64_MIN;
+    }
+  }
+  return 1;
+}
+
+int par_sketch_allocate(map_key_hash *kh, uint32_t capacity, uint16_t threshold,
+                        struct ParSketch **sketch_out) {
+  ALLOCATE(ParSketch, "sketch", sketch_out,
+           sketch_allocate(kh, capacity, threshold, &object->base));
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Maps                                                                */
+/* ------------------------------------------------------------------ */
+
+int par_map_get(struct ParMap *map, void *key, int *value_out) {
+  guard_read(&map->o);
+  return map_get(map->base, key, value_out);
+}
+
+void par_map_put(struct ParMap *map, void *key, int value) {
+  if (skip_init_write(&map->o))
+    return;
+  guard_write(&map->o);
+  map_put(map->base, key, value);
+}
+
+void par_map_erase(struct ParMap *map, void *key, void **trash) {
+  guard_write(&map->o);
+  map_erase(map->base, key, trash);
+}
+
+unsigned par_map_size(struct ParMap *map) {
+  guard_read(&map->o);
+  return map_size(map->base);
+}
+
+/* ------------------------------------------------------------------ */
+/* Vectors: read mode hands out scratch copies                         */
+/* ------------------------------------------------------------------ */
+
+void par_vector_borrow(struct ParVector *vector, int index, void **val_out) {
+  guard_read(&vector->o);
+  void *cell;
+  vector_borrow(vector->base, index, &cell);
+  if (ctx.mode != MODE_READ) {
+    *val_out = cell;
+    return;
+  }
+  if (vector->base->elem_size > SCRATCH_BYTES)
+    abort_packet(); /* too big to copy: treat as a write */
+  for (int i = 0; i < SCRATCH_SLOTS; ++i) {
+    struct scratch_slot *slot = &ctx.scratch[i];
+    if (slot->vector == NULL) {
+      slot->vector = vector;
+      slot->index = index;
+      memcpy(slot->bytes, cell, vector->base->elem_size);
+      *val_out = slot->bytes;
+      return;
+    }
+  }
+  abort_packet(); /* more cells borrowed at once than slots */
+}
+
+void par_vector_return(struct ParVector *vector, int index, void *value) {
+  void *cell;
+  vector_borrow(vector->base, index, &cell);
+  if (ctx.mode == MODE_READ) {
+    for (int i = 0; i < SCRATCH_SLOTS; ++i) {
+      struct scratch_slot *slot = &ctx.scratch[i];
+      if (slot->vector == vector && slot->index == index && slot->bytes == value) {
+        slot->vector = NULL;
+        if (memcmp(slot->bytes, cell, vector->base->elem_size) != 0)
+          abort_packet(); /* the NF wrote the cell */
+        return;
+      }
+    }
+    state_fail(__func__, "index %d returned a pointer it did not borrow", index);
+  }
+  vector_return(vector->base, index, value);
+}
+
+int par_cht_fill_cht(struct ParVector *cht, uint32_t cht_height, uint32_t backend_capacity) {
+  if (skip_init_write(&cht->o))
+    return 1;
+  guard_write(&cht->o);
+  return cht_fill_cht(cht->base, cht_height, backend_capacity);
+}
+
+int par_cht_find_preferred_available_backend(uint64_t hash, struct ParVector *cht,
+                                             struct ParDoubleChain *active_backends,
+                                             uint32_t cht_height, uint32_t backend_capacity,
+                                             int *chosen_backend) {
+  guard_read(&cht->o);
+  guard_read(&active_backends->o);
+  return cht_find_preferred_available_backend(hash, cht->base, active_backends->base,
+                                              cht_height, backend_capacity, chosen_backend);
+}
+
+/* ------------------------------------------------------------------ */
+/* Double chains, with core-local rejuvenation under (a)               */
+/* ------------------------------------------------------------------ */
+
+static int core_local(struct ParDoubleChain *chain) { return chain->local_time[0] != NULL; }
+
+/* The last time any worker touched `index` (base and core-local times). */
+static vigor_time_t last_touch(struct ParDoubleChain *chain, int index) {
+  vigor_time_t latest = chain->base->timestamps[index];
+  if (core_local(chain))
+    for (unsigned w = 0; w < worker_count; ++w)
+      if (chain->local_time[w][index] > latest)
+        latest = chain->local_time[w][index];
+  return latest;
+}
+
+/* The least recently touched allocated index of the base chain, or -1. */
+static int oldest_index(struct DoubleChain *chain) {
+  int cell = chain->cells[0].next;
+  return cell == 0 ? -1 : cell - 2;
+}
+
+/* Whether expiring before `time` would free something (read-only). */
+static int would_expire(struct ParDoubleChain *chain, vigor_time_t time) {
+  int oldest = oldest_index(chain->base);
+  return oldest >= 0 && chain->base->timestamps[oldest] < time &&
+         last_touch(chain, oldest) < time;
+}
+
+/* Moves indexes touched core-locally since to their place in the base
+   chain, so that its head is really the oldest (write mode). */
+static void settle_local_touches(struct ParDoubleChain *chain, vigor_time_t time) {
+  if (!core_local(chain))
+    return;
+  for (int oldest = oldest_index(chain->base);
+       oldest >= 0 && chain->base->timestamps[oldest] < time;
+       oldest = oldest_index(chain->base)) {
+    vigor_time_t latest = last_touch(chain, oldest);
+    if (latest < time)
+      return; /* really expired */
+    dchain_rejuvenate_index(chain->base, oldest, latest);
+  }
+}
+
+int par_dchain_allocate_new_index(struct ParDoubleChain *chain, int *index_out,
+                                  vigor_time_t time) {
+  guard_write(&chain->o);
+  int ok = dchain_allocate_new_index(chain->base, index_out, time);
+  if (ok && core_local(chain))
+    for (unsigned w = 0; w < worker_count; ++w)
+      chain->local_time[w][*index_out] = INT64_MIN;
+  return ok;
+}
+
+int par_dchain_rejuvenate_index(struct ParDoubleChain *chain, int index, vigor_time_t time) {
+  if (ctx.mode == MODE_READ && core_local(chain)) {
+    guard_read(&chain->o);
+    if (!dchain_is_index_allocated(chain->base, index))
+      return 0;
+    chain->local_time[ctx.worker][index] = time;
+    return 1;
+  }
+  guard_write(&chain->o);
+  return dchain_rejuvenate_index(chain->base, index, time);
+}
+
+int par_dchain_expire_one_index(struct ParDoubleChain *chain, int *index_out,
+                                vigor_time_t time) {
+  guard_read(&chain->o);
+  if (!would_expire(chain, time))
+    return 0;
+  guard_write(&chain->o);
+  settle_local_touches(chain, time);
+  return dchain_expire_one_index(chain->base, index_out, time);
+}
+
+int par_dchain_is_index_allocated(struct ParDoubleChain *chain, int index) {
+  guard_read(&chain->o);
+  return dchain_is_index_allocated(chain->base, index);
+}
+
+int par_dchain_free_index(struct ParDoubleChain *chain, int index) {
+  guard_write(&chain->o);
+  return dchain_free_index(chain->base, index);
+}
+
+int par_expire_items_single_map(struct ParDoubleChain *chain, struct ParVector *vector,
+                                struct ParMap *map, vigor_time_t time) {
+  guard_read(&chain->o);
+  if (!would_expire(chain, time))
+    return 0;
+  guard_write(&chain->o);
+  guard_write(&vector->o);
+  guard_write(&map->o);
+  settle_local_touches(chain, time);
+  return expire_items_single_map(chain->base, vector->base, map->base, time);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sketches: the hashed key's buckets are per worker                   */
+/* ------------------------------------------------------------------ */
+
+void par_sketch_compute_hashes(struct ParSketch *sketch, void *key) {
+  guard_read(&sketch->o);
+  sketch_hash_buckets(sketch->base, key, ctx.sketch_buckets[sketch->o.id]);
+}
+
+void par_sketch_refresh(struct ParSketch *sketch, vigor_time_t now) {
+  guard_write(&sketch->o);
+  sketch_refresh_buckets(sketch->base, ctx.sketch_buckets[sketch->o.id], now);
+}
+
+int par_sketch_fetch(struct ParSketch *sketch) {
+  guard_read(&sketch->o);
+  return sketch_fetch_buckets(sketch->base, ctx.sketch_buckets[sketch->o.id]);
+}
+
+int par_sketch_touch_buckets(struct ParSketch *sketch, vigor_time_t now) {
+  guard_write(&sketch->o);
+  return sketch_touch_buckets_of(sketch->base, ctx.sketch_buckets[sketch->o.id], now);
+}
+
+void par_sketch_expire(struct ParSketch *sketch, vigor_time_t time) {
+  guard_read(&sketch->o);
+  int pending = 0;
+  for (int row = 0; row < SKETCH_DEPTH; ++row) {
+    int oldest = oldest_index(sketch->base->rows[row]);
+    pending |= oldest >= 0 && sketch->base->rows[row]->timestamps[oldest] < time;
+  }
+  if (!pending)
+    return;
+  guard_write(&sketch->o);
+  sketch_expire(sketch->base, time);
+}
+
+/* ------------------------------------------------------------------ */
+/* Start-up and the per-packet strategies                              */
+/* ------------------------------------------------------------------ */
+
+int maestro_state_init(unsigned workers) {
+  worker_count = workers;
+  in_init = 1;
+  for (init_worker = 0; init_worker < workers; ++init_worker) {
+    init_next = 0;
+    ctx.mode = MODE_PLAIN;
+    if (!maestro_nf_inits[init_worker]()) {
+      fprintf(stderr, "maestro: nf_init failed on worker %u\n", init_worker);
+      return 0;
+    }
+    if (init_next != maestro_object_count) {
+      fprintf(stderr, "maestro: nf_init allocated %u objects, the plan has %u\n", init_next,
+              maestro_object_count);
+      return 0;
+    }
+    if (ctx.holds_global) {
+      spin_unlock(&global_lock);
+      ctx.holds_global = 0;
+    }
+  }
+  in_init = 0;
+  return 1;
+}
+
+int maestro_rtm_supported(void) {
+  return __builtin_cpu_supports("rtm");
+}
+
+static int run_locked(unsigned worker, uint16_t device, uint8_t *packet, uint16_t length,
+                      vigor_time_t now, uint64_t *aborts) {
+  maestro_process_fn process = maestro_nf_processes[worker];
+  if (maestro_lock_kind == MAESTRO_LOCK_GLOBAL) {
+    ctx.mode = MODE_PLAIN;
+    int out = process(device, packet, length, now);
+    if (ctx.holds_global) {
+      spin_unlock(&global_lock);
+      ctx.holds_global = 0;
+    }
+    return out;
+  }
+  uint8_t saved[length ? length : 1];
+  memcpy(saved, packet, length);
+  ctx.mode = MODE_READ;
+  if (setjmp(ctx.abort) == 0) {
+    int out = process(device, packet, length, now);
+    release_read_locks();
+    return out;
+  }
+  /* A write (or a lock conflict) in read mode: run again, exclusively. */
+  release_read_locks();
+  memset(ctx.scratch, 0, sizeof(ctx.scratch));
+  memcpy(packet, saved, length);
+  ++*aborts;
+  ctx.mode = MODE_WRITE;
+  acquire_write_locks();
+  int out = process(device, packet, length, now);
+  release_write_locks();
+  ctx.mode = MODE_PLAIN;
+  return out;
+}
+
+static int run_transaction(unsigned worker, uint16_t device, uint8_t *packet,
+                           uint16_t length, vigor_time_t now, uint64_t *aborts) {
+  maestro_process_fn process = maestro_nf_processes[worker];
+  ctx.mode = MODE_PLAIN;
+  for (int attempt = 0; attempt < MAESTRO_TM_RETRIES; ++attempt) {
+    unsigned status = _xbegin();
+    if (status == _XBEGIN_STARTED) {
+      if (__atomic_load_n(&global_lock, __ATOMIC_RELAXED))
+        _xabort(0xff); /* the fallback path runs: wait for it */
+      int out = process(device, packet, length, now);
+      _xend();
+      return out;
+    }
+    ++*aborts; /* the hardware rolled the packet's writes back */
+    while (__atomic_load_n(&global_lock, __ATOMIC_RELAXED))
+      _mm_pause();
+  }
+  spin_lock(&global_lock);
+  int out = process(device, packet, length, now);
+  spin_unlock(&global_lock);
+  return out;
+}
+
+int maestro_run_packet(unsigned worker, uint16_t device, uint8_t *packet,
+                       uint16_t length, vigor_time_t now, uint64_t *aborts) {
+  ctx.worker = worker;
+  switch (maestro_strategy) {
+  case MAESTRO_LOCKS:
+    return run_locked(worker, device, packet, length, now, aborts);
+  case MAESTRO_TM:
+    return run_transaction(worker, device, packet, length, now, aborts);
+  default:
+    ctx.mode = MODE_PLAIN;
+    return maestro_nf_processes[worker](device, packet, length, now);
+  }
+}

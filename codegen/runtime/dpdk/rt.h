@@ -1,0 +1,76 @@
+/*
+ * rt.h -- the parallel runtime shared by every generated program.
+ *
+ * A generated program is: this runtime (main.c: EAL, ports, lcore loop,
+ * stats; simnic.c: the simulated NIC; parallel_state.c: the state API over
+ * the state library with per-object sharding, replication or locks), one
+ * copy of the unchanged NF per worker (compiled with -include par_rename.h,
+ * so each copy has its own file-scope state), and config.c, generated from
+ * the plan (codegen/generator.py).
+ */
+#ifndef MAESTRO_RT_H
+#define MAESTRO_RT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nf.h"
+
+#define MAESTRO_MAX_WORKERS 64
+#define MAESTRO_MAX_OBJECTS 64
+#define MAESTRO_MAX_KEY 52
+
+enum maestro_strategy { MAESTRO_SEQ, MAESTRO_SN, MAESTRO_LOCKS, MAESTRO_TM };
+enum maestro_lock_kind {
+  MAESTRO_LOCK_MAESTRO, /* (a) reader token per core + writer token */
+  MAESTRO_LOCK_OBJECT,  /* (b) one read-write lock per shared object */
+  MAESTRO_LOCK_GLOBAL   /* (c) one lock around every packet's shared state */
+};
+enum maestro_decision { MAESTRO_SHARD, MAESTRO_REPLICATE, MAESTRO_SHARED };
+
+/* One state object as the plan decided it, in nf_init's allocation order. */
+struct maestro_object_config {
+  const char *name;
+  const char *kind; /* map, vector, dchain, cht, sketch */
+  enum maestro_decision decision;
+};
+
+typedef bool (*maestro_init_fn)(void);
+typedef int (*maestro_process_fn)(uint16_t device, uint8_t *packet,
+                                  uint16_t length, vigor_time_t now);
+
+/* ---- generated from the plan (config.c) ---- */
+extern const char maestro_nf_name[];
+extern const char maestro_plan_digest[];
+extern const char maestro_strategy_name[];
+extern const enum maestro_strategy maestro_strategy;
+extern const enum maestro_lock_kind maestro_lock_kind;
+extern const unsigned maestro_cores;
+extern const unsigned maestro_devices;
+extern const unsigned maestro_object_count;
+extern const struct maestro_object_config maestro_objects[];
+extern const unsigned maestro_rss_key_len;
+extern const uint8_t maestro_rss_keys[][MAESTRO_MAX_KEY]; /* per device */
+extern const int maestro_rss_l4[];                        /* per device */
+extern const unsigned maestro_reta_size;
+extern const uint16_t maestro_reta[];
+extern const maestro_init_fn maestro_nf_inits[];
+extern const maestro_process_fn maestro_nf_processes[];
+
+/* ---- parallel_state.c ---- */
+
+/* Runs every worker's nf_init (on the calling thread), giving sharded and
+   replicated objects a private instance per worker and shared ones a single
+   instance.  Returns 0 and prints why on failure. */
+int maestro_state_init(unsigned workers);
+
+/* Processes one packet on worker `worker` with the plan's strategy (locks,
+   transactions, or none) and returns the NF's output.  `aborts` counts the
+   times the packet was re-run (read mode to write mode, TM aborts). */
+int maestro_run_packet(unsigned worker, uint16_t device, uint8_t *packet,
+                       uint16_t length, vigor_time_t now, uint64_t *aborts);
+
+/* Whether the CPU commits RTM transactions (checked before a TM run). */
+int maestro_rtm_supported(void);
+
+#endif
