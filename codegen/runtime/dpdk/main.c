@@ -5,7 +5,7 @@
  * interval and at the end, and clean shutdown on SIGINT/SIGTERM.
  *
  * Usage: PROGRAM [EAL args] -- [--trace FILE.replay] [--once] [--seconds S]
- *        [--interval S] [--results FILE] [--dump-assignment FILE]
+ *        [--interval S] [--results FILE [--bytes]] [--dump-assignment FILE]
  * With --trace, the ports are expected to be net_null vdevs and the
  * simulated NIC feeds them (simnic.c); without it, real NIC queues are
  * polled and the NF's time is the TSC in nanoseconds.
@@ -39,7 +39,8 @@ struct worker_stats {
 
 struct packet_result {
   int32_t output;
-  uint32_t processed;
+  uint16_t processed;
+  uint16_t worker;
   uint64_t digest;
 };
 
@@ -49,7 +50,7 @@ static unsigned worker_of_lcore[RTE_MAX_LCORE];
 static unsigned workers;
 static uint16_t ports;
 static struct packet_result *results;
-static int simulated, once;
+static int simulated, once, result_bytes;
 static double seconds_limit, interval = 1.0;
 static uint64_t start_tsc;
 
@@ -179,7 +180,10 @@ static int worker_main(void *arg) {
           uint32_t index = sim_index(m);
           results[index].output = output;
           results[index].processed++;
+          results[index].worker = (uint16_t)worker;
           results[index].digest = fnv1a64(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m));
+          if (result_bytes) /* once mode injects each packet once: keep its bytes after */
+            memcpy(sim_packets[index].data, rte_pktmbuf_mtod(m, uint8_t *), sim_packets[index].length);
         }
         dispatch(worker, port, m, output, tx, tx_count);
       }
@@ -255,7 +259,8 @@ static void write_results(const char *path) {
   FILE *out = fopen(path, "w");
   if (out == NULL)
     rte_exit(EXIT_FAILURE, "cannot write results to %s\n", path);
-  fprintf(out, "# maestro-par packets=%u devices=%u\n", sim_packet_count, maestro_devices);
+  fprintf(out, "# maestro-par packets=%u devices=%u (index device output length bytes worker)\n",
+          sim_packet_count, maestro_devices);
   for (uint32_t i = 0; i < sim_packet_count; ++i) {
     const struct packet_result *r = &results[i];
     char label[32];
@@ -267,8 +272,13 @@ static void write_results(const char *path) {
       strcpy(label, "flood");
     else
       snprintf(label, sizeof(label), "%d", r->output);
-    fprintf(out, "%u %u %s %u %016" PRIx64 "\n", i, sim_packets[i].device, label,
-            sim_packets[i].length, r->digest);
+    fprintf(out, "%u %u %s %u ", i, sim_packets[i].device, label, sim_packets[i].length);
+    if (result_bytes)
+      for (uint16_t b = 0; b < sim_packets[i].length; ++b)
+        fprintf(out, "%02x", sim_packets[i].data[b]);
+    else
+      fprintf(out, "%016" PRIx64, r->digest);
+    fprintf(out, " %u\n", r->worker);
   }
   fclose(out);
 }
@@ -284,6 +294,7 @@ int main(int argc, char **argv) {
       {"trace", required_argument, NULL, 't'},   {"once", no_argument, NULL, 'o'},
       {"seconds", required_argument, NULL, 's'}, {"interval", required_argument, NULL, 'i'},
       {"results", required_argument, NULL, 'r'}, {"dump-assignment", required_argument, NULL, 'a'},
+      {"bytes", no_argument, NULL, 'b'},
       {NULL, 0, NULL, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -294,6 +305,7 @@ int main(int argc, char **argv) {
     case 'i': interval = atof(optarg); break;
     case 'r': results_path = optarg; break;
     case 'a': assignment_path = optarg; break;
+    case 'b': result_bytes = 1; break;
     default: rte_exit(EXIT_FAILURE, "unknown option; see the header of main.c\n");
     }
   }

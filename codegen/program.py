@@ -1,0 +1,158 @@
+"""Building and running a generated program.
+
+`build` runs make in the program folder, streaming the log; a failure is a
+`BuildError` carrying the compiler's messages.  `run` starts the program on
+the simulated NIC (a trace, net_null ports, no hugepages) or with the EAL
+arguments of a real NIC, streams its JSON events (config, per-interval
+stats, final totals) to a callback, and returns them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from analyses.errors import MaestroError
+from codegen.generator import GeneratedProgram
+from codegen.trace import TracePacket, write_replay
+
+LineCallback = Callable[[str], None]
+EventCallback = Callable[[dict[str, Any]], None]
+
+
+class BuildError(MaestroError):
+    """make failed; the message holds the compiler's errors."""
+
+
+class RunError(MaestroError):
+    """The program failed to start or exited with an error."""
+
+
+def build(program: GeneratedProgram, *, log: LineCallback | None = None,
+          sanitize: str = "", jobs: int = 2) -> Path:
+    """Build the program (make -jN); returns the executable.
+
+    sanitize: extra compiler flags such as "-fsanitize=address,undefined"
+    (the build then uses -O1 and its own executable name is unchanged)."""
+    args = ["make", "-C", str(program.directory), f"-j{jobs}"]
+    if sanitize:
+        args += [f"SANITIZE={sanitize} -fno-omit-frame-pointer", "OPT=-O1"]
+        subprocess.run(["make", "-C", str(program.directory), "clean"], capture_output=True)
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line.rstrip("\n"))
+        if log:
+            log(lines[-1])
+    if process.wait() != 0:
+        errors = [l for l in lines if "error" in l.lower() or l.startswith(("In file", "  "))]
+        raise BuildError(f"building {program.directory} failed:\n" + "\n".join((errors or lines)[-40:]))
+    return program.program
+
+
+@dataclass
+class RunResult:
+    """Events of one run: its config line, stats lines and final totals."""
+
+    config: dict[str, Any] = field(default_factory=dict)
+    stats: list[dict[str, Any]] = field(default_factory=list)
+    final: dict[str, Any] = field(default_factory=dict)
+    results_path: Path | None = None
+    stderr: str = ""
+
+
+def simulated_eal_args(cores: int, devices: int) -> list[str]:
+    """EAL arguments for a run without NIC or hugepages (net_null ports)."""
+    return ["--no-huge", "--no-pci", "--no-shconf", "-m", "1024", "-l", f"0-{cores - 1}",
+            *(f"--vdev=net_null{d}" for d in range(devices)), "--log-level=error",
+            f"--file-prefix=maestro{os.getpid()}"]
+
+
+def run(
+    program: GeneratedProgram,
+    *,
+    packets: Sequence[TracePacket] | None = None,
+    replay: Path | None = None,
+    eal_args: Sequence[str] | None = None,
+    seconds: float = 0.0,
+    once: bool = False,
+    interval: float = 1.0,
+    results: Path | None = None,
+    result_bytes: bool = False,
+    on_event: EventCallback | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float | None = None,
+) -> RunResult:
+    """Run the built program and collect its events.
+
+    With packets/replay the simulated NIC feeds net_null ports (once: one
+    pass, then stop; else loop for `seconds`).  With eal_args and no trace,
+    it polls the NIC the EAL arguments name.  `cancel` stops the run
+    (SIGINT: the program shuts down cleanly and prints its totals).
+    """
+    executable = program.program
+    if not executable.is_file():
+        raise RunError(f"{executable} is not built: run `maestro build {program.directory}`")
+    with tempfile.TemporaryDirectory(prefix="maestro-run-") as tmp:
+        app_args = []
+        if packets is not None:
+            replay = Path(tmp) / "trace.replay"
+            write_replay(replay, packets)
+        if replay is not None:
+            app_args += ["--trace", str(replay)]
+        if once:
+            app_args.append("--once")
+        if seconds:
+            app_args += ["--seconds", str(seconds)]
+        if results is not None:
+            app_args += ["--results", str(results)] + (["--bytes"] if result_bytes else [])
+        app_args += ["--interval", str(interval)]
+        eal = list(eal_args) if eal_args else simulated_eal_args(program.cores, program.devices)
+        return _stream([str(executable), *eal, "--", *app_args], on_event, cancel, timeout,
+                       results)
+
+
+def _stream(args: list[str], on_event, cancel, timeout, results) -> RunResult:
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    result = RunResult(results_path=results)
+    stderr_chunks: list[str] = []
+    reader = threading.Thread(target=lambda: stderr_chunks.append(process.stderr.read()), daemon=True)
+    reader.start()
+    watchdog = None
+    if cancel is not None or timeout is not None:
+        def watch() -> None:
+            stopped = cancel.wait(timeout) if cancel is not None else threading.Event().wait(timeout)
+            if process.poll() is None and (stopped or timeout is not None):
+                process.send_signal(signal.SIGINT)
+        watchdog = threading.Thread(target=watch, daemon=True)
+        watchdog.start()
+    assert process.stdout is not None
+    for line in process.stdout:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # DPDK's own chatter
+        kind = event.get("type")
+        if kind == "config":
+            result.config = event
+        elif kind == "stats":
+            result.stats.append(event)
+        elif kind == "final":
+            result.final = event
+        if on_event:
+            on_event(event)
+    code = process.wait()
+    reader.join(timeout=5)
+    if cancel is not None:
+        cancel.set()  # release the watchdog
+    result.stderr = "".join(stderr_chunks)
+    if code != 0 or not result.final:
+        raise RunError(f"{args[0]} exited with {code}:\n{result.stderr.strip()[-3000:]}")
+    return result
