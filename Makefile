@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages run test bench bench-seq bench-analysis clean
+.PHONY: setup system-packages run test bench bench-seq bench-analysis clean bench-plan
 
 setup: system-packages $(STAMP)
 
@@ -47,3 +47,7 @@ bench-analysis: setup
 
 clean:
 	rm -rf build .pytest_cache
+
+# RSS key synthesis speed and load balance per sample NF (saved analyses).
+bench-plan: setup
+	$(BIN)/python -m analyses.plan_bench

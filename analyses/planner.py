@@ -37,7 +37,10 @@ JSON schema of `Plan` (top-level keys kept stable):
     rss          {device: {key (hex), key_bytes, hash_fields {hash type:
                  [fields]}, depends_on [fields the RETA index depends on,
                  "ipv4.src/16" for a prefix]}}
-    reta         [core of each RETA entry] (round robin over the cores)
+    reta         [core of each RETA entry], shared by all devices: round robin,
+                 or (power-of-two cores) a linear map of all index bits when
+                 it spreads the scoring traffic better; every core gets the
+                 same number of entries
     proof        {result: unsat (proved) | sat | unknown, seconds, checks,
                  counterexample: null | {requirement, group, packets}}
     quality      {cores, profiles: [{profile, max_mean, floor, distinct
@@ -397,9 +400,11 @@ def _derived(part: str) -> tuple[str, str] | None:
     """(object, what) of a derived key part, None for a packet field/constant."""
     if part.startswith("const:") or is_packet_field(part):
         return None
-    base = part.split("~")[0]
+    base, tilde, mark = part.partition("~")
     obj, _, what = base.rpartition(".")
-    return (obj, what) if obj else None
+    # a transformed value (index + 1, a hash of it) names another entry: keep
+    # the mark so that it does not count as the producer's own entry
+    return (obj, what + tilde + mark) if obj else None
 
 
 def build_groups(analysis: Analysis) -> list[_Group]:
@@ -550,7 +555,7 @@ def plan(analysis: Analysis, cores: int, nic: str | NicProfile = "e810", strateg
     devices = max(analysis.devices, 1)
     groups = build_groups(analysis)
     by_object = {m: g for g in groups for m in g.members}
-    wanted = _check_overrides(analysis, groups, by_object, dict(overrides or {}), strategy)
+    wanted, origin = _check_overrides(analysis, groups, by_object, dict(overrides or {}), strategy)
     written = {o.name for o in analysis.objects if o.written}
 
     decisions: dict[str, _Decision] = {}
@@ -570,21 +575,20 @@ def plan(analysis: Analysis, cores: int, nic: str | NicProfile = "e810", strateg
             continue
         reason, blocking = problem
         if forced:
-            what = (f"--set {group.name}=shard" if wanted.get(group.name) == "shard"
+            what = (f"--set {origin[group.name]}=shard" if wanted.get(group.name) == "shard"
                     else "--strategy shared-nothing")
             raise MaestroError(f"{analysis.nf}: cannot honour {what}: {reason}")
         decisions[group.name] = _Decision("lock", "auto", reason)
         conflicts.append((group, reason, blocking))
     for name, decision in wanted.items():
         if decision != "shard" and name in {g.name for g in groups}:
-            decisions[name] = _Decision(decision, "override", f"--set {name}={decision}")
+            decisions[name] = _Decision(decision, "override", f"--set {origin[name]}={decision}")
 
     requirements = [r for g in accepted for r in g.requirements]
     synthesis = rss.synthesize(requirements, profile, devices, cores, samples=samples, seed=seed)
-    keys = synthesis.keys
-    reta = rss.round_robin_reta(profile.reta_size, cores)
+    keys, reta = synthesis.keys, synthesis.reta
     proof = rss.prove(requirements, keys, profile, reta)
-    scores = rss.evaluate(keys, profile, cores)
+    scores = rss.evaluate(keys, reta, cores)
     depends = {d: rss.depends_on(keys[d], profile.reta_bits) for d in range(devices)}
 
     objects = _object_plans(analysis, groups, by_object, decisions, written, synthesis.live)
@@ -623,8 +627,9 @@ def plan(analysis: Analysis, cores: int, nic: str | NicProfile = "e810", strateg
 
 
 def _check_overrides(analysis: Analysis, groups: list[_Group], by_object: dict[str, _Group],
-                     overrides: dict[str, str], strategy: str) -> dict[str, str]:
-    """Validate --set overrides; returns group name -> decision."""
+                     overrides: dict[str, str], strategy: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Validate --set overrides; returns group name -> decision and group
+    name -> the object the user named."""
     names = [o.name for o in analysis.objects]
     wanted: dict[str, str] = {}
     origin: dict[str, str] = {}
@@ -648,8 +653,10 @@ def _check_overrides(analysis: Analysis, groups: list[_Group], by_object: dict[s
                                f"(only {', '.join(f'{o}' for o in group.follows) or 'expiry'}), nothing to shard on")
         if decision == "shard" and all(not _hashed(s.parts) for s in group.sides):
             keys = ", ".join(dict.fromkeys(k for s in group.sides for k in s.key))
-            raise MaestroError(f"--set {name}=shard: {group.name} is keyed by {keys}, which the NIC does not "
-                               f"hash (RSS hashes {', '.join(HASHED_FIELDS)})")
+            why = ("values computed from packet fields, which RSS cannot relate" if "~" in keys
+                   else "which the NIC does not hash")
+            raise MaestroError(f"--set {name}=shard: {group.name} is keyed by {keys}, {why} "
+                               f"(RSS hashes {', '.join(HASHED_FIELDS)})")
         if group.written or decision != "replicate":
             key = group.name
             if key in wanted and wanted[key] != decision:
@@ -657,7 +664,7 @@ def _check_overrides(analysis: Analysis, groups: list[_Group], by_object: dict[s
                                    f"{name} and {origin[key]} share entries (group {group.name}) and are "
                                    "decided together")
             wanted[key], origin[key] = decision, name
-    return wanted
+    return wanted, origin
 
 
 def _shard_problem(group: _Group, accepted: list[_Group], devices: int,
@@ -676,11 +683,16 @@ def _shard_problem(group: _Group, accepted: list[_Group], devices: int,
     for g in accepted + [group]:
         stuck = [d for d in sorted(g.devices()) if not rss.live_fields(solved, d, bits)]
         if stuck:
+            d = stuck[0]
             others = ", ".join(a.name for a in accepted)
             mine = "; ".join(dict.fromkeys(r.label for r in group.requirements))
             theirs = "; ".join(dict.fromkeys(r.label for a in accepted for r in a.requirements))
-            return (f"sharding {group.name} together with {others} leaves the RETA index of device "
-                    f"{stuck[0]} constant: {mine} conflicts with {theirs}",
+            before, _ = rss.build_system([r for a in accepted for r in a.requirements], devices, bits)
+            allowed_mine = ", ".join(rss.live_fields(alone.solved(), d, bits)) or "nothing"
+            allowed_theirs = ", ".join(rss.live_fields(before.solved(), d, bits)) or "nothing"
+            return (f"sharding {group.name} together with {others} leaves the RETA index of device {d} "
+                    f"constant ({group.name} lets it depend on {allowed_mine} only, {others} on "
+                    f"{allowed_theirs} only): {mine} conflicts with {theirs}",
                     group.requirements)
     return None
 
@@ -796,16 +808,18 @@ def _notes(accepted: list[_Group], keys: dict[int, bytes], reta_bits: int) -> li
                 f"{group.name}: entries reached through {rel.via.split('@', 1)[-1]} are allocated per core, "
                 "so values derived from them (e.g. external ports) may repeat on different cores for "
                 "packets the keys keep apart")
+    coarsest: dict[int, tuple[int, _Group, _Side, _Part]] = {}
     for group in accepted:
         for side in group.sides:
             for part in side.parts:
                 prefix = _prefix_limit(part, keys.get(side.device), reta_bits)
-                if prefix:
-                    notes.append(
-                        f"{side.object} is keyed by {part.text} on device {side.device}, and the RETA index "
-                        f"there depends on nothing else: all packets from one /{prefix} share a core, so "
-                        f"traffic from a single /{prefix} cannot spread (--set {group.name}=lock shards the "
-                        f"rest on finer keys)")
+                if prefix and prefix < coarsest.get(side.device, (99,))[0]:
+                    coarsest[side.device] = (prefix, group, side, part)
+    for prefix, group, side, part in coarsest.values():
+        notes.append(
+            f"{side.object} is keyed by {part.text} on device {side.device}, and the RETA index there "
+            f"depends on nothing else: all packets from one /{prefix} share a core, so traffic from a "
+            f"single /{prefix} cannot spread (--set {group.name}=lock shards the rest on finer keys)")
     if any(r.a_types == rss.L4_ONLY for g in accepted for r in g.requirements):
         notes.append("the NIC hashes IPv4 fragments on addresses only: a first fragment carrying ports "
                      "may reach another core than the rest of its flow")
@@ -860,6 +874,11 @@ def _with_explanation(p: Plan, profile: NicProfile) -> Plan:
             line += (f": for example {rss.describe_packet(a)} and {rss.describe_packet(b)} may reach the "
                      f"same entry ({c.requirement}) but RSS sends them to different cores")
         lines.append(line + ".")
+    round_robin = all(core == e % p.cores for e, core in enumerate(p.reta))
+    lines.append(f"RETA: {len(p.reta)} entries shared by all devices, "
+                 + ("round robin over the cores." if round_robin else
+                    "each core's entries chosen by a linear map of all index bits (spreads keys on narrow "
+                    "fields better than round robin)."))
     uniform = p.quality.profile("uniform")
     lines.append(f"Load on {p.cores} cores, max/mean: uniform {uniform.max_mean:.2f}, "
                  f"zipf {p.quality.profile('zipf').max_mean:.2f}, one source /16 "
