@@ -42,6 +42,7 @@ struct packet_result {
   uint16_t processed;
   uint16_t worker;
   uint64_t digest;
+  uint64_t order; /* position in the run's serial order */
 };
 
 static volatile int quit;
@@ -181,6 +182,7 @@ static int worker_main(void *arg) {
           results[index].output = output;
           results[index].processed++;
           results[index].worker = (uint16_t)worker;
+          results[index].order = maestro_last_commit();
           results[index].digest = fnv1a64(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m));
           if (result_bytes) /* once mode injects each packet once: keep its bytes after */
             memcpy(sim_packets[index].data, rte_pktmbuf_mtod(m, uint8_t *), sim_packets[index].length);
@@ -259,7 +261,7 @@ static void write_results(const char *path) {
   FILE *out = fopen(path, "w");
   if (out == NULL)
     rte_exit(EXIT_FAILURE, "cannot write results to %s\n", path);
-  fprintf(out, "# maestro-par packets=%u devices=%u (index device output length bytes worker)\n",
+  fprintf(out, "# maestro-par packets=%u devices=%u (index device output length bytes worker order)\n",
           sim_packet_count, maestro_devices);
   for (uint32_t i = 0; i < sim_packet_count; ++i) {
     const struct packet_result *r = &results[i];
@@ -278,7 +280,7 @@ static void write_results(const char *path) {
         fprintf(out, "%02x", sim_packets[i].data[b]);
     else
       fprintf(out, "%016" PRIx64, r->digest);
-    fprintf(out, " %u\n", r->worker);
+    fprintf(out, " %u %" PRIu64 "\n", r->worker, r->order);
   }
   fclose(out);
 }
@@ -347,6 +349,7 @@ int main(int argc, char **argv) {
   fflush(stdout);
   if (simulated && !simnic_start(maestro_devices, workers, once))
     rte_exit(EXIT_FAILURE, "the simulated NIC could not start\n");
+  maestro_record_order = results_path != NULL;
   if (simulated && once) {
     results = calloc(sim_packet_count ? sim_packet_count : 1, sizeof(*results));
     if (results == NULL)

@@ -176,6 +176,20 @@ struct packet_ctx {
 };
 
 static __thread struct packet_ctx ctx;
+/* Serial order of packets: taken while a packet still holds its locks (or
+   right after its transaction commits), so conflicting packets are ordered
+   as they really ran.  Verification replays the trace in this order. */
+static uint64_t commit_counter;
+static __thread uint64_t last_commit;
+
+uint64_t maestro_last_commit(void) { return last_commit; }
+
+int maestro_record_order;
+
+static void commit(void) {
+  if (maestro_record_order) /* a shared counter: only when verifying */
+    last_commit = __atomic_fetch_add(&commit_counter, 1, __ATOMIC_RELAXED);
+}
 /* The single instance of each shared object, by allocation order. */
 static struct par_object *shared_instances[MAESTRO_MAX_OBJECTS];
 /* nf_init bookkeeping: which worker's copy runs, which allocation is next. */
@@ -618,6 +632,7 @@ static int run_locked(unsigned worker, uint16_t device, uint8_t *packet, uint16_
   if (maestro_lock_kind == MAESTRO_LOCK_GLOBAL) {
     ctx.mode = MODE_PLAIN;
     int out = process(device, packet, length, now);
+    commit();
     if (ctx.holds_global) {
       spin_unlock(&global_lock);
       ctx.holds_global = 0;
@@ -629,6 +644,7 @@ static int run_locked(unsigned worker, uint16_t device, uint8_t *packet, uint16_
   ctx.mode = MODE_READ;
   if (setjmp(ctx.abort) == 0) {
     int out = process(device, packet, length, now);
+    commit();
     release_read_locks();
     return out;
   }
@@ -640,6 +656,7 @@ static int run_locked(unsigned worker, uint16_t device, uint8_t *packet, uint16_
   ctx.mode = MODE_WRITE;
   acquire_write_locks();
   int out = process(device, packet, length, now);
+  commit();
   release_write_locks();
   ctx.mode = MODE_PLAIN;
   return out;
@@ -656,6 +673,7 @@ static int run_transaction(unsigned worker, uint16_t device, uint8_t *packet,
         _xabort(0xff); /* the fallback path runs: wait for it */
       int out = process(device, packet, length, now);
       _xend();
+      commit(); /* after the commit: an approximation of the serial order */
       return out;
     }
     ++*aborts; /* the hardware rolled the packet's writes back */
@@ -664,6 +682,7 @@ static int run_transaction(unsigned worker, uint16_t device, uint8_t *packet,
   }
   spin_lock(&global_lock);
   int out = process(device, packet, length, now);
+  commit();
   spin_unlock(&global_lock);
   return out;
 }

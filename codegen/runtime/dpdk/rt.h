@@ -70,6 +70,11 @@ int maestro_state_init(unsigned workers);
 int maestro_run_packet(unsigned worker, uint16_t device, uint8_t *packet,
                        uint16_t length, vigor_time_t now, uint64_t *aborts);
 
+/* Position of this worker's last packet in the run's serial order (locks
+   and tm, when maestro_record_order is set; main.c sets it with --results). */
+uint64_t maestro_last_commit(void);
+extern int maestro_record_order;
+
 /* Whether the CPU commits RTM transactions (checked before a TM run). */
 int maestro_rtm_supported(void);
 
