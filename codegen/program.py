@@ -89,6 +89,7 @@ def run(
     on_event: EventCallback | None = None,
     cancel: threading.Event | None = None,
     timeout: float | None = None,
+    dump_assignment: Path | None = None,
 ) -> RunResult:
     """Run the built program and collect its events.
 
@@ -114,6 +115,8 @@ def run(
         if results is not None:
             app_args += ["--results", str(results)] + (["--bytes"] if result_bytes else [])
         app_args += ["--interval", str(interval)]
+        if dump_assignment is not None:  # the simulated NIC's RSS hash, RETA index, queue per packet
+            app_args += ["--dump-assignment", str(dump_assignment)]
         eal = list(eal_args) if eal_args else simulated_eal_args(program.cores, program.devices)
         return _stream([str(executable), *eal, "--", *app_args], on_event, cancel, timeout,
                        results)

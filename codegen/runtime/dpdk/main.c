@@ -156,6 +156,26 @@ static void dispatch(unsigned worker, uint16_t in_port, struct rte_mbuf *m, int 
   }
 }
 
+/* The NF sees the packet's bytes; a sanitizer build hands it a heap copy
+   of exactly the packet's length, so reads past the frame are caught
+   (mbuf buffers are larger than the frame). */
+static int process_packet(unsigned worker, uint16_t port, struct rte_mbuf *m, vigor_time_t now) {
+  uint8_t *data = rte_pktmbuf_mtod(m, uint8_t *);
+  uint16_t length = rte_pktmbuf_data_len(m);
+#if defined(__SANITIZE_ADDRESS__)
+  uint8_t *copy = malloc(length ? length : 1);
+  if (copy == NULL)
+    rte_exit(EXIT_FAILURE, "out of memory\n");
+  memcpy(copy, data, length);
+  int output = maestro_run_packet(worker, port, copy, length, now, &stats[worker].aborts);
+  memcpy(data, copy, length);
+  free(copy);
+  return output;
+#else
+  return maestro_run_packet(worker, port, data, length, now, &stats[worker].aborts);
+#endif
+}
+
 static int worker_main(void *arg) {
   (void)arg;
   unsigned worker = worker_of_lcore[rte_lcore_id()];
@@ -175,8 +195,7 @@ static int worker_main(void *arg) {
       for (uint16_t i = 0; i < n; ++i) {
         struct rte_mbuf *m = rx[i];
         vigor_time_t now = simulated ? sim_time(m) : (vigor_time_t)((double)rte_rdtsc() * tsc_ns);
-        int output = maestro_run_packet(worker, port, rte_pktmbuf_mtod(m, uint8_t *),
-                                        rte_pktmbuf_data_len(m), now, &stats[worker].aborts);
+        int output = process_packet(worker, port, m, now);
         if (results != NULL) {
           uint32_t index = sim_index(m);
           results[index].output = output;
