@@ -46,6 +46,11 @@ struct packet_result {
 };
 
 static volatile int quit;
+
+/* Counters have one writer (their worker) and are read by worker 0's
+   reports: relaxed atomic stores, no locked instructions. */
+#define STAT_ADD(counter, n) \
+  __atomic_store_n(&(counter), (counter) + (uint64_t)(n), __ATOMIC_RELAXED)
 static struct worker_stats stats[MAESTRO_MAX_WORKERS];
 static unsigned worker_of_lcore[RTE_MAX_LCORE];
 static unsigned workers;
@@ -117,7 +122,7 @@ static void send_burst(unsigned worker, uint16_t port, struct rte_mbuf **out, ui
   uint16_t sent = rte_eth_tx_burst(port, (uint16_t)worker, out, n);
   for (uint16_t i = sent; i < n; ++i)
     rte_pktmbuf_free(out[i]);
-  stats[worker].tx_fail += n - sent;
+  STAT_ADD(stats[worker].tx_fail, n - sent);
 }
 
 /* The NF's verdict on one packet: queue it for TX, or free it. */
@@ -125,8 +130,8 @@ static void dispatch(unsigned worker, uint16_t in_port, struct rte_mbuf *m, int 
                      struct rte_mbuf *tx[][BURST], uint16_t *tx_count) {
   struct worker_stats *s = &stats[worker];
   if (output == NF_FLOOD && ports > 1) {
-    ++s->flood;
-    ++s->tx;
+    STAT_ADD(s->flood, 1);
+    STAT_ADD(s->tx, 1);
     uint16_t copies = 0;
     for (uint16_t p = 0; p < ports; ++p)
       if (p != in_port)
@@ -144,11 +149,11 @@ static void dispatch(unsigned worker, uint16_t in_port, struct rte_mbuf *m, int 
     return;
   }
   if (output < 0 || output >= (int)ports) {
-    ++s->drop;
+    STAT_ADD(s->drop, 1);
     rte_pktmbuf_free(m);
     return;
   }
-  ++s->tx;
+  STAT_ADD(s->tx, 1);
   tx[output][tx_count[output]++] = m;
   if (tx_count[output] == BURST) {
     send_burst(worker, (uint16_t)output, tx[output], BURST);
@@ -191,7 +196,7 @@ static int worker_main(void *arg) {
     for (uint16_t port = 0; port < ports; ++port) {
       uint16_t n = rte_eth_rx_burst(port, (uint16_t)worker, rx, BURST);
       received += n;
-      stats[worker].rx += n;
+      STAT_ADD(stats[worker].rx, n);
       for (uint16_t i = 0; i < n; ++i) {
         struct rte_mbuf *m = rx[i];
         vigor_time_t now = simulated ? sim_time(m) : (vigor_time_t)((double)rte_rdtsc() * tsc_ns);

@@ -114,11 +114,16 @@ static void reader_unlock(unsigned worker) {
   __atomic_store_n(&reader_tokens[worker].held, 0, __ATOMIC_RELEASE);
 }
 
+/* Dekker-style with the readers: the writer announces itself, then waits
+   for every token; a reader sets its token, then checks for a writer.  All
+   four accesses are sequentially consistent, so one of the two sees the
+   other. */
 static void writer_lock(void) {
-  spin_lock(&writer_token);
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  while (__atomic_exchange_n(&writer_token, 1, __ATOMIC_SEQ_CST))
+    while (__atomic_load_n(&writer_token, __ATOMIC_RELAXED))
+      _mm_pause();
   for (unsigned w = 0; w < worker_count; ++w)
-    while (__atomic_load_n(&reader_tokens[w].held, __ATOMIC_ACQUIRE))
+    while (__atomic_load_n(&reader_tokens[w].held, __ATOMIC_SEQ_CST))
       _mm_pause();
 }
 
