@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages run test bench bench-seq bench-analysis clean bench-plan
+.PHONY: setup system-packages run test bench bench-seq bench-analysis bench-programs clean bench-plan
 
 setup: system-packages $(STAMP)
 
@@ -44,6 +44,10 @@ bench bench-seq: setup
 # Analysis time, paths and peak memory per sample NF.
 bench-analysis: setup
 	$(BIN)/python -m analyses.analysis_bench
+
+# Generated programs on the simulated NIC: scaling per NF, lock schemes, tm.
+bench-programs: setup
+	$(BIN)/python -m codegen.program_bench
 
 clean:
 	rm -rf build .pytest_cache
