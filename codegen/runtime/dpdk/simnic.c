@@ -35,8 +35,6 @@ static int loop_forever;
 static uint32_t *assigned_reta_index;
 static vigor_time_t first_time;
 
-/* Per-packet time offset of the loop the packet was injected in. */
-static uint32_t *injected_loop;
 
 static uint64_t read_le(const uint8_t *p, int bytes) {
   uint64_t v = 0;
@@ -85,11 +83,13 @@ int simnic_load(const char *path, unsigned devices) {
     return 0;
   first_time = sim_packet_count ? sim_packets[0].time : 0;
   sim_span = sim_packet_count ? sim_packets[sim_packet_count - 1].time - first_time + 1 : 1;
+  /* The mbuf carries its packet's trace index and the loop it was injected
+     in, so no per-packet array is written by several cores (false sharing
+     would serialise them). */
   static const struct rte_mbuf_dynfield desc = {
-      .name = "maestro_trace_index", .size = sizeof(uint32_t), .align = __alignof__(uint32_t)};
+      .name = "maestro_trace_packet", .size = sizeof(uint64_t), .align = __alignof__(uint64_t)};
   sim_index_offset = rte_mbuf_dynfield_register(&desc);
-  injected_loop = calloc(sim_packet_count ? sim_packet_count : 1, sizeof(uint32_t));
-  return sim_index_offset >= 0 && injected_loop != NULL;
+  return sim_index_offset >= 0;
 }
 
 /* ---- RSS in software ---- */
@@ -169,8 +169,7 @@ static uint16_t rx_inject(uint16_t port, uint16_t queue, struct rte_mbuf *pkts[]
     memcpy(rte_pktmbuf_mtod(m, uint8_t *), p->data, p->length);
     m->data_len = p->length;
     m->pkt_len = p->length;
-    *RTE_MBUF_DYNFIELD(m, sim_index_offset, uint32_t *) = index;
-    injected_loop[index] = q->loops;
+    *RTE_MBUF_DYNFIELD(m, sim_index_offset, uint64_t *) = (uint64_t)q->loops << 32 | index;
   }
   for (uint16_t i = filled; i < nb_pkts; ++i)
     rte_pktmbuf_free(pkts[i]);
@@ -178,8 +177,8 @@ static uint16_t rx_inject(uint16_t port, uint16_t queue, struct rte_mbuf *pkts[]
 }
 
 vigor_time_t sim_time(struct rte_mbuf *m) {
-  uint32_t index = sim_index(m);
-  return sim_packets[index].time + (vigor_time_t)injected_loop[index] * sim_span;
+  uint64_t field = *RTE_MBUF_DYNFIELD(m, sim_index_offset, uint64_t *);
+  return sim_packets[(uint32_t)field].time + (vigor_time_t)(field >> 32) * sim_span;
 }
 
 int simnic_start(unsigned devices, unsigned nqueues, int once) {

@@ -41,7 +41,7 @@ void simnic_dump_assignment(FILE *out);
 
 /* Trace index and time of an mbuf the callback filled. */
 static inline uint32_t sim_index(struct rte_mbuf *m) {
-  return *RTE_MBUF_DYNFIELD(m, sim_index_offset, uint32_t *);
+  return (uint32_t)*RTE_MBUF_DYNFIELD(m, sim_index_offset, uint64_t *);
 }
 vigor_time_t sim_time(struct rte_mbuf *m);
 
