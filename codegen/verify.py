@@ -125,6 +125,19 @@ def serial_order(parallel: list[ParallelResult]) -> list[int]:
     return [p.index for p in sorted(parallel, key=lambda p: (p.output is None, p.order, p.index))]
 
 
+def reference_in_order(nf, trace: list, order: list[int] | None) -> list[PacketResult]:
+    """The reference runner's results, in trace order, for the trace
+    replayed in `order` (a permutation of its indexes; None: trace order)."""
+    from codegen.reference import run_reference
+
+    order = order if order is not None else list(range(len(trace)))
+    replayed = run_reference(nf, [trace[i] for i in order]).results
+    results: list = [None] * len(trace)
+    for position, index in enumerate(order):
+        results[index] = replayed[position]
+    return results
+
+
 def compare(reference: list[PacketResult], parallel: list[ParallelResult], analysis: Analysis) -> Verdict:
     """Compare per packet (both lists in trace order); see the module doc."""
     chosen = state_chosen_fields(analysis)
@@ -202,7 +215,6 @@ def verify_nf(
     from analyses.report import analyze
     from codegen.generator import generate
     from codegen.program import build, run
-    from codegen.reference import run_reference
     from codegen.traffic import generate as make_traffic
 
     analysis = analysis or analyze(nf)
@@ -217,13 +229,7 @@ def verify_nf(
     results = out_dir / "results.txt"
     ran = run(program, packets=trace, once=True, results=results, result_bytes=True)
     parallel = read_parallel_results(results)
-    order = list(range(len(trace)))
-    if program.strategy in ("locks", "tm"):
-        order = serial_order(parallel)
-    replayed = run_reference(nf, [trace[i] for i in order]).results
-    reference = [None] * len(trace)
-    for position, index in enumerate(order):
-        reference[index] = replayed[position]
-    verdict = compare(reference, parallel, analysis)
+    order = serial_order(parallel) if program.strategy in ("locks", "tm") else None
+    verdict = compare(reference_in_order(nf, trace, order), parallel, analysis)
     return verdict, {"program": str(program.directory), "strategy": program.strategy,
                      "plan_strategy": plan["strategy"], "final": ran.final}

@@ -15,10 +15,9 @@ import pytest
 from analyses.model import Analysis
 from analyses.planner import plan
 from codegen.generator import generate
-from codegen.reference import run_reference
 from codegen.trace import write_replay
 from codegen.traffic import generate as traffic
-from codegen.verify import compare, read_parallel_results, serial_order
+from codegen.verify import compare, read_parallel_results, reference_in_order, serial_order
 
 HARNESS = Path(__file__).parent / "c" / "lock_harness.c"
 FIXTURES = Path(__file__).parent / "fixtures" / "analysis"
@@ -63,10 +62,5 @@ def test_locks_are_race_free_and_serializable(nf, lock, tmp_path):
     assert "ThreadSanitizer" not in ran.stderr
     parallel = read_parallel_results(results)
     assert {p.worker for p in parallel} == {0, 1}
-    order = serial_order(parallel)
-    replayed = run_reference(nf, [trace[i] for i in order]).results
-    reference = [None] * len(trace)
-    for position, index in enumerate(order):
-        reference[index] = replayed[position]
-    verdict = compare(reference, parallel, analysis)
+    verdict = compare(reference_in_order(nf, trace, serial_order(parallel)), parallel, analysis)
     assert verdict.equivalent, verdict.to_json()
