@@ -1,0 +1,268 @@
+"""Step 2, Analyze: symbolic execution of the chosen NF, with live progress.
+
+The analysis (analyses.report.analyze) runs in a thread worker that only
+posts messages: `Progress` (each replaces a queued one) and `Finished`.
+Failures (compile errors with gcc's file:line, calls outside the contract,
+anything else) reach the screen's one failure handler and are shown here;
+an exceeded budget gives an incomplete report whose warnings are shown.
+"""
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Button, Input, Label, Log, Select, Static
+from textual.worker import Worker, get_current_worker
+
+from analyses.errors import MaestroError
+from analyses.model import Analysis
+from analyses.nf_source import NFSource, resolve_nf, spec_summary
+from analyses.report import analyze
+from analyses.symbex import Budgets
+from analyses.symbex import Progress as SymbexProgress
+from workbench.screens.base import StepScreen
+from workbench.screens.load import display_path
+from workbench.session import Session
+from workbench.widgets.analysis_progress import AnalysisProgress
+
+OPT_LEVELS = ("-O0", "-O1", "-O2", "-O3")
+
+
+class AnalyzeScreen(StepScreen):
+    """Runs the analysis of the session's NF and shows how it went."""
+
+    STEP = "analyze"
+    BINDINGS = [
+        Binding("r", "run", "Analyze", id="analyze.run",
+                tooltip="Analyze the NF (again) with the options shown"),
+        Binding("escape", "cancel", "Cancel", id="analyze.cancel",
+                tooltip="Stop the running analysis (its partial report is dropped)"),
+    ]
+
+    class Progress(Message):
+        """How far the analysis of run `run` is; a newer one replaces a queued one."""
+
+        def __init__(self, run: int, progress: SymbexProgress) -> None:
+            super().__init__()
+            self.run = run
+            self.progress = progress
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, AnalyzeScreen.Progress) and message.run == self.run
+
+    class Finished(Message):
+        """Run `run` ended with `analysis` (cancelled: stopped by the engineer)."""
+
+        def __init__(self, run: int, analysis: Analysis, cancelled: bool) -> None:
+            super().__init__()
+            self.run = run
+            self.analysis = analysis
+            self.cancelled = cancelled
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run = 0
+        self.worker: Worker | None = None
+        self.started = 0.0
+        self.running_nf: str | None = None
+        self.running = False  # a run started and not yet finished, failed or cancelled
+        self.focus_inspect = False
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="analyze-body"):
+            yield Static("", id="analyze-nf")
+            with Horizontal(id="analyze-options"):
+                yield Label("opt", classes="option-label")
+                yield Select([(o, o) for o in OPT_LEVELS], value="-O2", allow_blank=False,
+                             id="opt", tooltip="Optimization level the NF is compiled with")
+                yield Label("time budget s", classes="option-label")
+                yield Input(str(Budgets.seconds), type="number", id="budget-seconds",
+                            tooltip="Stop exploring after this many seconds (report incomplete)")
+                yield Label("paths", classes="option-label")
+                yield Input(str(Budgets.paths), type="integer", id="budget-paths",
+                            tooltip="Stop exploring after this many paths (report incomplete)")
+                yield Button("Analyze", id="run", variant="primary")
+                yield Button("Cancel", id="cancel", disabled=True)
+            yield AnalysisProgress(id="progress")
+            yield Static("", id="analyze-error")
+            yield Static("", id="analyze-result")
+            yield Log(id="analyze-log", max_lines=500)
+            yield Button("Inspect state ▸", id="to-inspect", disabled=True)
+
+    def on_mount(self) -> None:
+        self.set_interval(0.2, self._tick)
+
+    # --- following the session ---------------------------------------------
+
+    def show_session(self, session: Session) -> None:
+        if self.running and session.nf != self.running_nf:
+            self.action_cancel()
+        self._show_nf(session.nf)
+        if not self.running:
+            self._show_result(session.analysis)
+
+    def _show_nf(self, spec: str | None) -> None:
+        target = self.query_one("#analyze-nf", Static)
+        if not spec:
+            target.update("No NF chosen: pick one on Load (1).")
+            return
+        try:
+            nf = resolve_nf(spec)
+        except MaestroError as exc:
+            target.update(Content(str(exc)))
+            return
+        target.update(Content.from_markup("[b]$name[/b]  [dim]$path[/dim]  $summary", name=nf.name,
+                                          path=display_path(nf.path), summary=spec_summary(nf)))
+
+    def _show_result(self, analysis: Analysis | None) -> None:
+        result = self.query_one("#analyze-result", Static)
+        self.query_one("#to-inspect", Button).disabled = analysis is None
+        if analysis is None:
+            result.update("")
+            return
+        progress = self.query_one(AnalysisProgress)
+        if progress.state == "idle":  # a reopened session: the run happened before
+            progress.state, progress.stage, progress.done = "done", "done", analysis.stats.paths
+            progress.elapsed = analysis.stats.seconds
+        result.update(summary_text(analysis))
+        if self.focus_inspect:
+            self.focus_inspect = False
+            self.query_one("#to-inspect", Button).focus()
+
+    # --- running ------------------------------------------------------------
+
+    def action_run(self) -> None:
+        """Start (or restart) the analysis of the session's NF."""
+        spec = self.session.nf
+        error = self.query_one("#analyze-error", Static)
+        if not spec:
+            error.update("No NF chosen: pick one on Load (1).")
+            return
+        try:
+            nf = resolve_nf(spec)
+            budgets = Budgets(seconds=float(self.query_one("#budget-seconds", Input).value),
+                              paths=int(self.query_one("#budget-paths", Input).value))
+        except MaestroError as exc:
+            error.update(Content(str(exc)))
+            return
+        except ValueError:
+            error.update("The budgets must be numbers (seconds, paths).")
+            return
+        opt = str(self.query_one("#opt", Select).value)
+        error.update("")
+        self.query_one("#analyze-result", Static).update("")
+        self.query_one("#to-inspect", Button).disabled = True
+        self.query_one(AnalysisProgress).reset()
+        log = self.query_one("#analyze-log", Log)
+        log.clear()
+        log.write_line(f"analyzing {nf.name} ({display_path(nf.path)}), {opt}, "
+                       f"budgets {budgets.seconds:g} s / {budgets.paths} paths")
+        self.run += 1
+        self.running_nf = spec
+        self.started = time.monotonic()
+        self.worker = self.analysis_worker(self.run, nf, opt, budgets)
+        self._set_running(True)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="analyze", name="analysis")
+    def analysis_worker(self, run: int, nf: NFSource, opt: str, budgets: Budgets) -> None:
+        """Analyze in a thread; only posts messages."""
+        worker = get_current_worker()
+        analysis = analyze(nf, opt=opt, budgets=budgets,
+                           progress=lambda p: self.post_message(self.Progress(run, p)),
+                           cancel=lambda: worker.is_cancelled)
+        self.post_message(self.Finished(run, analysis, worker.is_cancelled))
+
+    def action_cancel(self) -> None:
+        """Stop the running analysis (the worker checks its flag between steps)."""
+        if self.worker is not None and self.running and not self.worker.is_cancelled:
+            self.worker.cancel()
+            self.query_one("#analyze-log", Log).write_line("cancelling…")
+
+    def _set_running(self, running: bool) -> None:
+        self.running = running
+        self.query_one("#cancel", Button).disabled = not running
+        self.query_one("#run", Button).label = "Re-run" if not running and self.run else "Analyze"
+
+    def _tick(self) -> None:
+        progress = self.query_one(AnalysisProgress)
+        if progress.state == "running":
+            progress.elapsed = max(progress.elapsed, time.monotonic() - self.started)
+            progress.tick += 1
+
+    # --- messages from the worker -------------------------------------------
+
+    def on_analyze_screen_progress(self, message: Progress) -> None:
+        message.stop()
+        if message.run != self.run:
+            return
+        p = message.progress
+        progress = self.query_one(AnalysisProgress)
+        if p.stage != progress.stage:
+            self.query_one("#analyze-log", Log).write_line(
+                f"{p.elapsed:6.1f} s  {p.stage}" + (f"  {p.text}" if p.text else ""))
+        progress.stage, progress.done, progress.active = p.stage, p.done, p.active
+        progress.elapsed = max(progress.elapsed, p.elapsed)
+
+    def on_analyze_screen_finished(self, message: Finished) -> None:
+        if message.run != self.run:
+            message.stop()
+            return
+        self._set_running(False)
+        progress = self.query_one(AnalysisProgress)
+        log = self.query_one("#analyze-log", Log)
+        if message.cancelled:
+            message.stop()  # a cancelled run's partial report is not kept
+            progress.state = "cancelled"
+            log.write_line(f"cancelled after {message.analysis.stats.paths} paths; nothing kept")
+            self.query_one("#analyze-error", Static).update(
+                "Analysis cancelled: its partial report was dropped. Press r to run it again.")
+            return
+        progress.state = "done"
+        self.focus_inspect = True  # once the app has recorded the analysis
+        stats = message.analysis.stats
+        log.write_line(f"done: {stats.paths} paths" + ("" if stats.complete else " (incomplete)"))
+        for warning in stats.warnings:
+            log.write_line(f"warning: {warning}")
+        # The app records the analysis in the session (the message bubbles on).
+
+    def show_failure(self, worker: Worker, message: str) -> None:
+        if worker is not self.worker:
+            return
+        self._set_running(False)
+        self.query_one(AnalysisProgress).state = "failed"
+        self.query_one("#analyze-error", Static).update(Content(message))
+        self.query_one("#analyze-log", Log).write_line("failed: " + message.splitlines()[0])
+
+    # --- buttons ------------------------------------------------------------
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "run":
+            self.action_run()
+        elif event.button.id == "cancel":
+            self.action_cancel()
+        elif event.button.id == "to-inspect":
+            await self.app.run_action("goto('inspect')")
+
+
+def summary_text(analysis: Analysis) -> Text:
+    """What the report holds, its completeness and warnings."""
+    stats = analysis.stats
+    text = Text()
+    text.append(f"{analysis.nf}: ", style="bold")
+    text.append(f"{len(analysis.objects)} state objects, {len(analysis.accesses)} accesses, "
+                f"{len(analysis.relations)} relation{'' if len(analysis.relations) == 1 else 's'}, {stats.paths} paths, {analysis.devices} devices")
+    if stats.complete:
+        text.append("  complete", style="bold green")
+    else:
+        text.append("  INCOMPLETE", style="bold red")
+        text.append(" (a budget was exceeded or a path failed: the report may miss accesses)")
+    for warning in stats.warnings:
+        text.append("\n⚠ ", style="yellow")
+        text.append(warning)
+    return text

@@ -1,0 +1,28 @@
+"""A modal showing a long text (the plan's explanation), scrollable."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+class TextModal(ModalScreen[None]):
+    """`title` and `text`; Escape or q closes it."""
+
+    BINDINGS = [
+        Binding("escape,q", "dismiss(None)", "Close", id="modal.close", tooltip="Close this window"),
+    ]
+
+    def __init__(self, title: str, text: Text | str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = text
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="text-modal") as scroll:
+            scroll.border_title = self.title_text
+            scroll.border_subtitle = "Esc: close"
+            yield Static(self.body if isinstance(self.body, Text) else Text(self.body), id="text-modal-body")

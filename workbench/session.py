@@ -1,0 +1,187 @@
+"""A workbench session: where an engineer's work stands, saved as JSON.
+
+`Session` is a frozen value: the NF being worked on, its analysis, the plan
+settings (cores, NIC, strategy, per-object overrides), the plan, and the
+results of later stages.  The app holds one and replaces it as steps finish;
+`save`/`load` write and read it so work resumes where it stopped
+(`maestro-tui --session FILE`).
+
+JSON schema (top-level keys kept stable):
+
+    schema         1
+    kind           "maestro-session"
+    nf             sample name or path of the NF's .c file (null: none chosen)
+    source_digest  sha256 of the NF source the analysis was made from ("")
+    step           the step the engineer was on (load, analyze, inspect, decide)
+    settings       {cores, nic, strategy, overrides {object: shard|replicate|lock}}
+    analysis       Analysis.to_json() or null
+    plan           Plan.to_json() or null
+    results        {stage: JSON document} of later stages (generate, build,
+                   run, verify), keyed by stage name
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from analyses.errors import MaestroError
+from analyses.model import Analysis
+from analyses.planner import Plan
+
+SCHEMA_VERSION = 1
+KIND = "maestro-session"
+
+
+class SessionError(MaestroError):
+    """A session file that cannot be read or written (the message says why)."""
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """What the engineer asked the planner for.
+
+    cores: worker cores; nic: NIC profile name (analyses.nic.NICS);
+    strategy: auto | shared-nothing | locks | tm; overrides: object name ->
+    shard | replicate | lock (objects absent are decided by the planner).
+    """
+
+    cores: int = 4
+    nic: str = "e810"
+    strategy: str = "auto"
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+    def with_override(self, name: str, decision: str | None) -> "PlanSettings":
+        """These settings with object `name` forced to `decision` (None: the planner decides)."""
+        overrides = {k: v for k, v in self.overrides.items() if k != name}
+        if decision is not None:
+            overrides[name] = decision
+        return replace(self, overrides=overrides)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cores": self.cores, "nic": self.nic, "strategy": self.strategy,
+                "overrides": dict(self.overrides)}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> "PlanSettings":
+        return cls(int(doc.get("cores", cls.cores)), str(doc.get("nic", cls.nic)),
+                   str(doc.get("strategy", cls.strategy)), dict(doc.get("overrides", {})))
+
+
+def source_digest(path: str | Path) -> str:
+    """sha256 of a source file ('' when it cannot be read)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True)
+class Session:
+    """Where the work on one NF stands (see the module doc)."""
+
+    nf: str | None = None
+    analysis: Analysis | None = None
+    settings: PlanSettings = PlanSettings()
+    plan: Plan | None = None
+    step: str = "load"
+    results: Mapping[str, Any] = field(default_factory=dict)
+    source_digest: str = ""
+
+    # --- moving on ----------------------------------------------------------
+
+    def with_nf(self, spec: str) -> "Session":
+        """Work on NF `spec`: a new NF drops the old one's analysis, plan and
+        overrides (cores, NIC and strategy are kept)."""
+        if spec == self.nf:
+            return self
+        return Session(nf=spec, settings=replace(self.settings, overrides={}), step=self.step)
+
+    def with_analysis(self, analysis: Analysis) -> "Session":
+        """A fresh analysis: the plan and later results are dropped, overrides
+        of objects the NF no longer has too."""
+        names = {o.name for o in analysis.objects}
+        overrides = {k: v for k, v in self.settings.overrides.items() if k in names}
+        return replace(self, analysis=analysis, plan=None, results={},
+                       settings=replace(self.settings, overrides=overrides),
+                       source_digest=source_digest(analysis.source))
+
+    def with_plan(self, plan: Plan, settings: PlanSettings) -> "Session":
+        """The plan computed for `settings`; later results are dropped."""
+        return replace(self, plan=plan, settings=settings, results={})
+
+    def at_step(self, step: str) -> "Session":
+        return replace(self, step=step)
+
+    def source_changed(self) -> bool:
+        """Whether the NF source differs from the one the analysis was made from."""
+        if self.analysis is None or not self.source_digest:
+            return False
+        return source_digest(self.analysis.source) not in ("", self.source_digest)
+
+    # --- JSON ---------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document (plain dicts and lists)."""
+        return {
+            "schema": SCHEMA_VERSION,
+            "kind": KIND,
+            "nf": self.nf,
+            "source_digest": self.source_digest,
+            "step": self.step,
+            "settings": self.settings.to_json(),
+            "analysis": self.analysis.to_json() if self.analysis else None,
+            "plan": self.plan.to_json() if self.plan else None,
+            "results": dict(self.results),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> "Session":
+        """Rebuild from `to_json` output; SessionError names what is wrong."""
+        if not isinstance(doc, Mapping) or doc.get("kind") != KIND:
+            raise SessionError("not a maestro session (no \"kind\": \"maestro-session\")")
+        if doc.get("schema") != SCHEMA_VERSION:
+            raise SessionError(f"session schema {doc.get('schema')!r} is not {SCHEMA_VERSION}")
+        try:
+            return cls(
+                nf=doc.get("nf"),
+                analysis=Analysis.from_json(doc["analysis"]) if doc.get("analysis") else None,
+                settings=PlanSettings.from_json(doc.get("settings") or {}),
+                plan=Plan.from_json(doc["plan"]) if doc.get("plan") else None,
+                step=str(doc.get("step", "load")),
+                results=dict(doc.get("results") or {}),
+                source_digest=str(doc.get("source_digest", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SessionError(f"malformed session: {type(exc).__name__}: {exc}") from None
+
+    def dumps(self) -> str:
+        """The JSON document as indented text."""
+        return json.dumps(self.to_json(), indent=2)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the session to `path` (SessionError when it cannot)."""
+        path = Path(path).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(self.dumps())
+        except OSError as exc:
+            raise SessionError(f"cannot write session {path}: {exc.strerror or exc}") from None
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Session":
+        """Read a saved session (SessionError naming the file when it cannot)."""
+        path = Path(path).expanduser()
+        try:
+            doc = json.loads(path.read_text())
+        except OSError as exc:
+            raise SessionError(f"cannot read session {path}: {exc.strerror or exc}") from None
+        except json.JSONDecodeError as exc:
+            raise SessionError(f"{path}: not JSON ({exc})") from None
+        try:
+            return cls.from_json(doc)
+        except SessionError as exc:
+            raise SessionError(f"{path}: {exc}") from None
