@@ -9,7 +9,9 @@ is an `NFError` naming the file, line and function.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -97,6 +99,13 @@ def build_key(*parts: object) -> str:
     return digest.hexdigest()[:16]
 
 
+def private_path(path: Path) -> Path:
+    """A name beside `path` that only this process writes: builds write
+    there and rename, so a concurrent reader of the cached `path` (tests
+    run in parallel) never sees a half-written file."""
+    return path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
 def compile_nf(
     nf: NFSource,
     out_dir: Path,
@@ -112,13 +121,15 @@ def compile_nf(
     out_dir.mkdir(parents=True, exist_ok=True)
     obj = out_dir / f"{nf.name}{opt}.o"
     flags = [*BASE_CFLAGS, opt, f"-I{INCLUDE_DIR}", *define_flags(defines)]
+    partial = private_path(obj)
     try:
-        sh.gcc(*flags, "-c", str(nf.path), "-o", str(obj))
+        sh.gcc(*flags, "-c", str(nf.path), "-o", str(partial))
     except sh.ErrorReturnCode as exc:
         raise NFError(
             f"{nf.path} does not compile:\n{exc.stderr.decode(errors='replace').strip()}"
         ) from None
-    check_contract(nf, obj)
+    check_contract(nf, partial)
+    partial.replace(obj)
     return obj
 
 

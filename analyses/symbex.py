@@ -36,6 +36,7 @@ from analyses.nf_source import (
     build_key,
     compile_nf,
     define_flags,
+    private_path,
     resolve_nf,
 )
 from analyses.procedures import MODELLED, Event, Model, build_procedures
@@ -125,11 +126,13 @@ def build_shared_object(nf: NFSource, *, opt: str, defines: Mapping[str, object]
     if so.is_file():
         return so
     compile_nf(nf, out_dir, defines=defines, opt=opt)
+    partial = private_path(so)
     try:
-        subprocess.run(["gcc", *flags, str(nf.path), "-o", str(so)], check=True,
+        subprocess.run(["gcc", *flags, str(nf.path), "-o", str(partial)], check=True,
                        capture_output=True, text=True)
     except subprocess.CalledProcessError as exc:
         raise AnalysisError(f"{nf.path} does not build as a shared object:\n{exc.stderr}") from None
+    partial.replace(so)
     return so
 
 

@@ -23,6 +23,7 @@ from analyses.nf_source import (
     build_key,
     compile_nf,
     define_flags,
+    private_path,
     resolve_nf,
 )
 from codegen.runtime import INCLUDE_DIR, REPO_ROOT, SEQ_RUNNER_SOURCE, STATE_SOURCES
@@ -86,7 +87,7 @@ def build_reference(
         return exe
     # The contract check gives the clear error; the link below then succeeds.
     compile_nf(nf, out_dir, defines=defines)
-    tmp = out_dir / f"runner.tmp{os.getpid()}"
+    tmp = private_path(exe)
     try:
         sh.gcc(*flags, f"-I{STATE_SOURCES[0].parent}", str(nf.path),
                *map(str, STATE_SOURCES), str(SEQ_RUNNER_SOURCE), "-o", str(tmp))
