@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from analyses.angr_env import claripy
+import claripy
 
 #: Canonical fields of an untagged IPv4 frame: name -> (first byte, length).
 FRAME_FIELDS: dict[str, tuple[int, int]] = {
