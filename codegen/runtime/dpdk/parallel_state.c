@@ -657,7 +657,7 @@ static int run_locked(unsigned worker, uint16_t device, uint8_t *packet, uint16_
   release_read_locks();
   memset(ctx.scratch, 0, sizeof(ctx.scratch));
   memcpy(packet, saved, length);
-  ++*aborts;
+  __atomic_store_n(aborts, *aborts + 1, __ATOMIC_RELAXED); /* read by the stats reports */
   ctx.mode = MODE_WRITE;
   acquire_write_locks();
   int out = process(device, packet, length, now);
@@ -681,7 +681,7 @@ static int run_transaction(unsigned worker, uint16_t device, uint8_t *packet,
       commit(); /* after the commit: an approximation of the serial order */
       return out;
     }
-    ++*aborts; /* the hardware rolled the packet's writes back */
+    __atomic_store_n(aborts, *aborts + 1, __ATOMIC_RELAXED); /* hardware rolled it back */
     while (__atomic_load_n(&global_lock, __ATOMIC_RELAXED))
       _mm_pause();
   }
