@@ -26,7 +26,7 @@ struct sim_queue {
   uint32_t next;
   uint32_t loops;
   int done;
-};
+} __attribute__((aligned(64))); /* each worker's cursor on its own cache line */
 
 static struct sim_queue *queues; /* [queue] */
 static unsigned queue_count;
@@ -190,7 +190,9 @@ int simnic_start(unsigned devices, unsigned nqueues, int once) {
     slots <<= 1;
   flow_cache = calloc(slots, sizeof(*flow_cache));
   flow_cache_mask = slots - 1;
-  queues = calloc(nqueues, sizeof(*queues));
+  queues = aligned_alloc(64, sizeof(*queues) * nqueues);
+  if (queues != NULL)
+    memset(queues, 0, sizeof(*queues) * nqueues);
   assigned_reta_index = calloc(sim_packet_count ? sim_packet_count : 1, sizeof(uint32_t));
   uint32_t *queue_of = calloc(sim_packet_count ? sim_packet_count : 1, sizeof(uint32_t));
   if (flow_cache == NULL || queues == NULL || assigned_reta_index == NULL || queue_of == NULL)
