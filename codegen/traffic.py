@@ -61,9 +61,14 @@ MALFORMED_KINDS = (
 )
 
 LAN_DEVICE = 0
-#: (source, destination) MACs of frames arriving from the LAN and the WAN.
-LAN_MACS = ("02:00:00:00:00:01", "02:00:00:00:00:02")
-WAN_MACS = ("02:00:00:00:01:01", "02:00:00:00:01:02")
+
+
+def host_mac(address: int) -> bytes:
+    """The MAC of the host with IPv4 `address`: 02:00 then the address, so a
+    learning bridge sees each host's MAC as a source before it is a
+    destination (locally administered, unicast)."""
+    return b"\x02\x00" + int(address).to_bytes(4, "big")
+
 
 DEFAULT_LAN_NET = "10.0.0.0/8"
 #: Public unicast space without special-purpose blocks, disjoint from the LAN.
@@ -297,12 +302,11 @@ class _FlowTable:
 
     def frames(self, flows: np.ndarray, reply: bool, size: int) -> np.ndarray:
         """Object array: the frame of each flow in `flows`, None elsewhere."""
-        devices = self.device(reply)
         out = np.empty(len(self.proto), dtype=object)
         for flow in flows.tolist():
-            macs = WAN_MACS if devices[flow] != LAN_DEVICE else LAN_MACS
+            ft = self.five_tuple(flow, reply)
             out[flow] = flow_packet(
-                self.five_tuple(flow, reply), src_mac=macs[0], dst_mac=macs[1],
+                ft, src_mac=host_mac(ft.src), dst_mac=host_mac(ft.dst),
                 ip_id=(int(self.ip_id[flow]) + reply) & 0xFFFF, size=size,
             )
         return out
