@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from analyses.errors import MaestroError
 from analyses.model import Analysis
 from analyses.nf_source import NFSource, define_flags, resolve_nf
-from codegen.runtime import INCLUDE_DIR, RUNTIME_DIR, STATE_DIR
+from codegen.runtime import RUNTIME_DIR, STATE_DIR
 
 #: Strategies a program can be generated for (plan strategies map onto them).
 STRATEGIES = ("seq", "sn", "locks", "tm")

@@ -4,7 +4,6 @@ from functools import lru_cache
 
 import pytest
 
-from analyses.errors import MaestroError
 from analyses.model import Analysis
 from analyses.nf_source import sample_names
 from analyses.planner import plan
