@@ -113,8 +113,9 @@ async def test_help_lists_the_flow_and_keys():
         console = Console(width=120, record=True, file=io.StringIO())
         console.print(app.screen.body)
         text = console.export_text()
-        for words in ("The flow", "1 Load", "2 Analyze", "3 Inspect", "4 Decide",
-                      "load.analyze", "analyze.cancel", "decide.replicate", "^s", "f1 / ?"):
+        for words in ("The flow", "1 Load", "2 Analyze", "3 Inspect", "4 Decide", "5 Generate", "6 Run",
+                      "load.analyze", "analyze.cancel", "decide.replicate", "generate.diff",
+                      "run.build", "run.stop", "run.verify", "^s", "f1 / ?"):
             assert words in text
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
@@ -135,6 +136,24 @@ async def test_palette_offers_only_what_applies():
         assert any(t.startswith("Inspect fw") for t in titles)
         assert "Analyze fw now" in titles and "Save the session" in titles
         assert "Explain the plan" not in titles  # no plan yet
+        assert not any(t.startswith(("Generate", "Build", "Run", "Verify", "Stop")) for t in titles)
+
+        from analyses.planner import plan
+        app.session = app.session.with_plan(plan(fixture("fw"), 2), app.session.settings)
+        await pilot.pause()
+        titles = [c.title for c in app.palette_commands()]
+        assert "Generate fw's program now" in titles and "Build fw's program" not in titles
+        program = {"directory": "/nowhere", "nf": "fw", "strategy": "sn", "lock": "maestro", "cores": 2,
+                   "devices": 2, "digest": "x", "files": ["config.c"]}
+        app.session = app.session.with_result("generate", program)
+        await pilot.pause()
+        titles = [c.title for c in app.palette_commands()]
+        assert "Build fw's program" in titles and "Run fw's program" not in titles
+        app.session = app.session.with_result("build", {"ok": True})
+        await pilot.pause()
+        assert "Run fw's program" in [c.title for c in app.palette_commands()]
+        app.session = app.session.with_result("generate", program)  # a new program is not built
+        assert not app.session.built and "build" not in app.session.results
 
         provider = WorkbenchCommands(app.screen)
         found = [hit.text async for hit in provider.search("plan")]

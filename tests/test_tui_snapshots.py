@@ -66,3 +66,24 @@ def test_decide_screen_locked(snap_compare, steady_planner):
                       settings=PlanSettings(cores=2))
     assert snap_compare(Workbench(session=session, keymap_path=None), terminal_size=SIZE,
                         run_before=settle)
+
+
+def test_generate_screen(snap_compare, steady_planner, tmp_path, monkeypatch):
+    """The files of fw's program and config.c, generated into a fixed
+    relative folder (build/workbench/fw-sn under a temporary working folder)."""
+    monkeypatch.chdir(tmp_path)
+    analysis = fixture("fw")
+    session = Session(nf="fw", analysis=analysis, settings=PlanSettings(cores=2), step="generate",
+                      plan=planner.plan(analysis, 2, "e810", "auto", {}))
+
+    async def generate(pilot) -> None:
+        await pilot.press("g")
+        await pilot.app.workers.wait_for_complete()
+        for _ in range(50):
+            if pilot.app.session.program is not None:
+                break
+            await pilot.pause(0.05)
+        await settle(pilot)
+
+    assert snap_compare(Workbench(session=session, keymap_path=None), terminal_size=SIZE,
+                        run_before=generate)

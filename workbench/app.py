@@ -23,18 +23,20 @@ from analyses.errors import MaestroError
 from analyses.nf_source import resolve_nf
 from workbench.screens.analyze import AnalyzeScreen
 from workbench.screens.decide import DecideScreen
+from workbench.screens.generate import GenerateScreen
 from workbench.screens.help import HelpScreen, binding_rows, help_text
 from workbench.screens.inspect import InspectScreen
 from workbench.screens.load import LoadScreen
 from workbench.screens.palette import Command, WorkbenchCommands
 from workbench.screens.path_prompt import PathPrompt
+from workbench.screens.run import RunScreen
 from workbench.screens.steps import STEPS, step
 from workbench.screens.text_modal import TextModal
 from workbench.session import Session
 
 #: The screen of each step (workbench/screens/steps.py lists the steps).
 STEP_SCREENS = {"load": LoadScreen, "analyze": AnalyzeScreen, "inspect": InspectScreen,
-                "decide": DecideScreen}
+                "decide": DecideScreen, "generate": GenerateScreen, "run": RunScreen}
 _DEFAULT = object()
 
 
@@ -92,11 +94,11 @@ class Workbench(App):
         Binding("f1,question_mark", "help", "Help", id="app.help",
                 tooltip="The flow and every key"),
         Binding("ctrl+s", "save_session", "Save", id="session.save",
-                tooltip="Save the session (NF, analysis, overrides, plan) as JSON"),
+                tooltip="Save the session (NF, analysis, overrides, plan, program, build, run and verify results) as JSON"),
         Binding("ctrl+o", "open_session", "Open session", id="session.open", show=False,
                 tooltip="Reopen a saved session"),
         Binding("q", "quit", "Quit", id="app.quit",
-                tooltip="Leave the workbench (a running analysis is cancelled)"),
+                tooltip="Leave the workbench (a running analysis is cancelled, a running program stopped)"),
     ]
 
     session: reactive[Session] = reactive(Session, always_update=True, init=False)
@@ -170,6 +172,52 @@ class Workbench(App):
             if worker.group == "analyze" and worker.is_running:
                 worker.cancel()
 
+    def run_screen(self) -> RunScreen | None:
+        """The Run screen while one of its tasks (build, run, verify) is going."""
+        for worker in self.workers:
+            if worker.group == "run" and worker.is_running and isinstance(worker.node, RunScreen):
+                return worker.node
+        return None
+
+    def running_program(self) -> bool:
+        screen = self.run_screen()
+        return screen is not None and screen.busy == "run"
+
+    async def action_generate(self) -> None:
+        """Go to Generate and generate the program of the plan."""
+        await self._on_step("generate", "action_generate")
+
+    async def action_build(self) -> None:
+        """Go to Run and build the generated program."""
+        await self._on_step("run", "action_build")
+
+    async def action_run_program(self) -> None:
+        """Go to Run and run the built program."""
+        await self._on_step("run", "action_start")
+
+    async def action_verify(self) -> None:
+        """Go to Run and verify the generated program."""
+        await self._on_step("run", "action_verify")
+
+    def action_stop_run(self) -> None:
+        if (screen := self.run_screen()) is not None:
+            screen.action_stop()
+
+    async def _on_step(self, step_id: str, action: str) -> None:
+        target = step(step_id)
+        if reason := target.blocked(self.session):
+            self.notify(f"{target.title}: {reason}", severity="warning")
+            return
+        await self.switch_mode(step_id)
+        if self.current_mode == step_id:
+            self.screen.call_later(getattr(self.screen, action))  # on the screen's own queue
+
+    def on_unmount(self) -> None:
+        """No program is left running when the app ends."""
+        for worker in self.workers:
+            if isinstance(worker.node, RunScreen):
+                worker.node.stop_all()
+
     # --- what the steps produced --------------------------------------------
 
     async def on_load_screen_chosen(self, message: LoadScreen.Chosen) -> None:
@@ -189,6 +237,15 @@ class Workbench(App):
     def on_decide_screen_planned(self, message: DecideScreen.Planned) -> None:
         if message.analysis is self.session.analysis:
             self.session = self.session.with_plan(message.plan, message.settings)
+
+    def on_generate_screen_generated(self, message: GenerateScreen.Generated) -> None:
+        if message.plan is self.session.plan:
+            self.session = self.session.with_result("generate", message.program.to_json())
+
+    def on_run_screen_result(self, message: RunScreen.Result) -> None:
+        basis = self.session.results.get("generate")
+        if basis is not None and message.basis is basis:
+            self.session = self.session.with_result(message.stage, message.doc)
 
     # --- sessions -----------------------------------------------------------
 
@@ -265,10 +322,24 @@ class Workbench(App):
         if session.plan is not None:
             commands.append(Command("Explain the plan", "the planner's reasons, object by object",
                                     self.action_explain))
+            commands.append(Command(f"Generate {name}'s program now",
+                                    "write the DPDK program of the plan", self.action_generate))
+        busy = self.run_screen() is not None
+        if session.program is not None and not busy:
+            commands.append(Command(f"Build {name}'s program", "make, the log streaming",
+                                    self.action_build))
+            commands.append(Command(f"Verify {name}'s program",
+                                    "is it equivalent to the sequential NF?", self.action_verify))
+        if session.built and not busy:
+            commands.append(Command(f"Run {name}'s program", "live per-core throughput",
+                                    self.action_run_program))
+        if self.running_program():
+            commands.append(Command("Stop the run", "the program stops cleanly and prints its totals",
+                                    self.action_stop_run))
         commands.append(Command("Open an NF's .c file", "any NF written against the contract",
                                 self.action_open_nf_file))
         if session.nf:
-            commands.append(Command("Save the session", "NF, analysis, overrides and plan as JSON",
+            commands.append(Command("Save the session", "NF, analysis, overrides, plan and results as JSON",
                                     self.action_save_session))
         commands.append(Command("Open a saved session", "resume where it stopped", self.action_open_session))
         commands.append(Command("Help: the flow and the keys", "F1 or ?", self.action_help))

@@ -12,12 +12,21 @@ JSON schema (top-level keys kept stable):
     kind           "maestro-session"
     nf             sample name or path of the NF's .c file (null: none chosen)
     source_digest  sha256 of the NF source the analysis was made from ("")
-    step           the step the engineer was on (load, analyze, inspect, decide)
+    step           the step the engineer was on (load, analyze, inspect, decide,
+                   generate, run)
     settings       {cores, nic, strategy, overrides {object: shard|replicate|lock}}
     analysis       Analysis.to_json() or null
     plan           Plan.to_json() or null
-    results        {stage: JSON document} of later stages (generate, build,
-                   run, verify), keyed by stage name
+    results        {stage: JSON document} of later stages, keyed by stage name:
+                   generate  GeneratedProgram.to_json() (+ "previous": the
+                             folder generated before, if any)
+                   build     {ok, executable | error, seconds, log (last lines)}
+                   run       {ok, traffic, seconds, interval, eal, cancelled,
+                             config, final, stats (per-interval events) | error}
+                   verify    Verdict.to_json() + {ok, traffic, packets, program,
+                             strategy} | {ok: false, error}
+                   A new generation drops build, run and verify; a new build
+                   drops run.
 """
 from __future__ import annotations
 
@@ -30,9 +39,12 @@ from typing import Any, Mapping
 from analyses.errors import MaestroError
 from analyses.model import Analysis
 from analyses.planner import Plan
+from codegen.generator import GeneratedProgram
 
 SCHEMA_VERSION = 1
 KIND = "maestro-session"
+#: The results a new result of a stage makes stale.
+STALE_AFTER = {"generate": ("build", "run", "verify"), "build": ("run",)}
 
 
 class SessionError(MaestroError):
@@ -111,6 +123,33 @@ class Session:
     def with_plan(self, plan: Plan, settings: PlanSettings) -> "Session":
         """The plan computed for `settings`; later results are dropped."""
         return replace(self, plan=plan, settings=settings, results={})
+
+    def with_result(self, stage: str, doc: Mapping[str, Any]) -> "Session":
+        """The result of a later stage (generate, build, run, verify); the
+        results it makes stale (STALE_AFTER) are dropped."""
+        stale = STALE_AFTER.get(stage, ())
+        results = {k: v for k, v in self.results.items() if k not in stale and k != stage}
+        results[stage] = doc
+        return replace(self, results=results)
+
+    @property
+    def program(self) -> GeneratedProgram | None:
+        """The generated program of the last generation (None: not generated)."""
+        doc = self.results.get("generate")
+        if not isinstance(doc, Mapping) or "directory" not in doc:
+            return None
+        try:
+            return GeneratedProgram(Path(doc["directory"]), str(doc["nf"]), str(doc["strategy"]),
+                                    str(doc["lock"]), int(doc["cores"]), int(doc["devices"]),
+                                    str(doc["digest"]), tuple(doc["files"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @property
+    def built(self) -> bool:
+        """Whether the generated program was built (and its build succeeded)."""
+        doc = self.results.get("build")
+        return self.program is not None and isinstance(doc, Mapping) and doc.get("ok") is True
 
     def at_step(self, step: str) -> "Session":
         return replace(self, step=step)

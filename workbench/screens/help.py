@@ -42,7 +42,6 @@ def help_text(step_keys: Mapping[str, str],
     flow.add_column()
     for step in STEPS:
         flow.add_row(f"{step_keys.get(step.id, step.key)} {step.title}", step.help)
-    flow.add_row("…", "generate, build, run and verify come next (not in the workbench yet)")
     outer.add_row(flow)
     for title, rows in sections:
         if not rows:

@@ -2,8 +2,8 @@
 
 The app makes one mode per step (its screen is in `workbench/app.py`'s
 STEP_SCREENS); the step bar, the command palette and the help screen read this
-list.  Later stages (generate, build, run, verify) plug in here: a `Step`
-whose `blocked` names what is missing until the session has a plan.
+list.  Each `Step`'s `blocked` names what is missing until it applies
+(Generate needs a plan, Run a generated program).
 """
 from __future__ import annotations
 
@@ -42,6 +42,18 @@ def _needs_analysis(session: Session) -> str | None:
     return "analyze an NF first (Analyze: r)" if session.nf else "choose and analyze an NF first"
 
 
+def _needs_plan(session: Session) -> str | None:
+    if session.plan is not None:
+        return None
+    return "plan it first (Decide: 4)" if session.analysis is not None else _needs_analysis(session)
+
+
+def _needs_program(session: Session) -> str | None:
+    if session.program is not None:
+        return None
+    return "generate the program first (Generate: 5)" if session.plan is not None else _needs_plan(session)
+
+
 STEPS: tuple[Step, ...] = (
     Step("load", "Load", "Load: pick an NF or open a .c file", "1",
          "pick a sample NF or open any .c file; read its source",
@@ -58,6 +70,15 @@ STEPS: tuple[Step, ...] = (
          "the planner's decision per object (shard / replicate / lock), RSS keys, "
          "z3 proof, load balance; override any decision, strategy, cores, NIC",
          _needs_analysis, lambda s: s.plan is not None),
+    Step("generate", "Generate", "Generate {nf}'s parallel program", "5",
+         "write the DPDK program of the plan (strategy and lock granularity overridable); "
+         "browse its files, highlighted, and what changed since the last generation",
+         _needs_plan, lambda s: s.program is not None),
+    Step("run", "Run", "Build, run and verify {nf}'s program", "6",
+         "build it (live log), run or benchmark it on the simulated NIC (or a real one with "
+         "EAL arguments) with live per-core throughput and drops, and check it is equivalent "
+         "to the sequential NF",
+         _needs_program, lambda s: bool((s.results.get("run") or {}).get("ok"))),
 )
 
 STEP_IDS = tuple(step.id for step in STEPS)

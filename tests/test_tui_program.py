@@ -1,0 +1,287 @@
+"""The workbench's later steps with the real stack (no mocks): generate ->
+build -> run -> verify for fw (shared-nothing) and bridge (locks), a build
+that fails and one that is fixed, what the session keeps, and no program
+left running when the app ends."""
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, Log, OptionList, Select, Static
+
+from analyses.model import Analysis
+from workbench.app import Workbench
+from workbench.screens.generate import GenerateScreen
+from workbench.screens.run import RunScreen
+from workbench.session import PlanSettings, Session
+from workbench.widgets.throughput import Throughput
+from tests.test_tui_flow import SIZE, analyze, decide, ready, replan, settle, static_text, until
+
+FIXTURES = Path(__file__).parent / "fixtures" / "analysis"
+
+
+def fixture(name: str) -> Analysis:
+    return Analysis.load(FIXTURES / f"{name}.json")
+
+
+def files_listed(screen: GenerateScreen) -> list[str]:
+    files = screen.query_one("#gen-files", OptionList)
+    return [str(files.get_option_at_index(i).id) for i in range(files.option_count)]
+
+
+async def generate(app, pilot) -> None:
+    """Go to Generate, press g, wait for the program."""
+    await pilot.press("5")
+    await until(pilot, lambda: isinstance(app.screen, GenerateScreen), what="Generate")
+    before = app.session.results.get("generate")
+    screen = app.screen
+    await pilot.press("g")
+    await until(pilot, lambda: not screen.running and app.session.results.get("generate") is not before,
+                what="a generated program")
+    await settle(app, pilot)
+
+
+async def task(app, pilot, key: str, stage: str, timeout: float = 60) -> None:
+    """Press `key` on Run and wait until its task ended and `stage` is recorded."""
+    screen = app.screen
+    assert isinstance(screen, RunScreen)
+    runs = screen.run
+    await pilot.press(key)
+    await until(pilot, lambda: screen.run > runs and screen.busy is None
+                and stage in app.session.results, timeout, what=f"the {stage}")
+    await settle(app, pilot)
+
+
+async def short_run(app, pilot) -> RunScreen:
+    """Run for 1.5 s, stats every 0.5 s."""
+    screen = app.screen
+    screen.query_one("#run-seconds", Input).value = "1.5"
+    screen.query_one("#run-interval", Input).value = "0.5"
+    await task(app, pilot, "r", "run")
+    return screen
+
+
+def assert_per_core_numbers(app, cores: int) -> None:
+    screen = app.screen
+    throughput = screen.query_one(Throughput)
+    mpps = throughput.core_mpps()
+    assert sorted(mpps) == list(range(cores)) and all(v > 0 for v in mpps.values())
+    for core in range(cores):
+        numbers = static_text(screen.query_one(f"#core-{core}-numbers", Static))
+        assert "Mpps" in numbers and "rx" in numbers and "drop" in numbers
+        assert len(screen.query_one(f"#core-{core}-row").history) >= 2  # a stats line, then the final
+    assert "Mpps" in static_text(screen.query_one("#total-numbers", Static))
+    assert "drops" in static_text(screen.query_one("#tp-drops", Static))
+    run = app.session.results["run"]
+    assert run["ok"] and run["final"]["conserved"] and len(run["final"]["lcores"]) == cores
+
+
+@pytest.mark.asyncio
+async def test_fw_generate_build_run_verify(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = Workbench("fw", keymap_path=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await analyze(app, pilot)
+        await decide(app, pilot)
+        app.screen.query_one("#decisions", DataTable).focus()
+        await replan(app, pilot, "minus", "minus")
+        assert app.session.plan.cores == 2 and app.session.plan.strategy == "shared-nothing"
+        assert "Generate fw's program now" in [c.title for c in app.palette_commands()]
+
+        await generate(app, pilot)
+        screen = app.screen
+        program = app.session.program
+        assert program is not None and program.strategy == "sn" and program.cores == 2
+        assert program.directory == tmp_path / "build" / "workbench" / "fw-sn"
+        listed = files_listed(screen)
+        assert "config.c" in listed and "Makefile" in listed and "nf/fw.c" in listed
+        assert "fw · sn · 2 core(s)" in static_text(screen.query_one("#generate-status", Static))
+        titles = [c.title for c in app.palette_commands()]
+        assert "Build fw's program" in titles and "Run fw's program" not in titles
+
+        # Build (b on Generate goes to Run and builds): the log streams make's lines.
+        runs = 0
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.run > runs
+                    and app.screen.busy is None and "build" in app.session.results, what="the build")
+        await settle(app, pilot)
+        screen = app.screen
+        assert app.session.built
+        log = "\n".join(screen.query_one("#run-log", Log).lines)
+        assert "make" in log and "nf_copy_1.o" in log and "built" in log
+        assert "built" in static_text(screen.query_one("#run-status", Static))
+        assert "Run fw's program" in [c.title for c in app.palette_commands()]
+
+        screen = await short_run(app, pilot)
+        assert_per_core_numbers(app, 2)
+        assert app.session.results["run"]["traffic"] == "uniform"
+
+        await task(app, pilot, "v", "verify")
+        verdict = static_text(screen.query_one("#verdict", Static))
+        assert "equivalent" in verdict and "NOT" not in verdict
+        assert app.session.results["verify"]["equivalent"] is True
+        assert set(app.session.results) == {"generate", "build", "run", "verify"}
+
+
+@pytest.mark.asyncio
+async def test_bridge_locks_generate_build_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    session = Session(nf="bridge", analysis=fixture("bridge"), settings=PlanSettings(cores=2), step="decide")
+    app = Workbench(session=session, keymap_path=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session.plan is not None, what="the plan")
+        assert app.session.plan.strategy == "locks"
+        await generate(app, pilot)
+        assert app.session.program.strategy == "locks"
+        assert "config.c" in files_listed(app.screen)
+        # Build from the command palette's entry: it goes to Run and builds.
+        build = next(c for c in app.palette_commands() if c.title == "Build bridge's program")
+        app.call_later(build.run)
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.session.built, what="the build")
+        await settle(app, pilot)
+        await short_run(app, pilot)
+        assert_per_core_numbers(app, 2)
+
+
+@pytest.mark.asyncio
+async def test_failing_build_shows_the_compiler_error_and_app_stays_usable(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    session = Session(nf="fw", analysis=fixture("fw"), settings=PlanSettings(cores=2), step="decide")
+    app = Workbench(session=session, keymap_path=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session.plan is not None, what="the plan")
+        await generate(app, pilot)
+        config = app.session.program.directory / "config.c"
+        config.write_text(config.read_text() + "\nint broken = ;\n")
+        await pilot.press("6")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        screen = app.screen
+        await task(app, pilot, "b", "build")
+        assert not app.session.built and app.session.results["build"]["ok"] is False
+        error = static_text(screen.query_one("#run-error", Static))
+        assert screen.query_one("#run-error", Static).display
+        assert "config.c" in error and "expected expression" in error
+        assert "expected expression" in "\n".join(screen.query_one("#run-log", Log).lines)
+        assert "failed" in static_text(screen.query_one("#run-status", Static))
+        assert "Run fw's program" not in [c.title for c in app.palette_commands()]
+        await pilot.press("r")  # not built: says so, starts nothing
+        await pilot.pause(0.2)
+        assert screen.busy is None and "run" not in app.session.results
+
+        # Regenerate (the diff shows the broken line gone) and build again.
+        await generate(app, pilot)
+        gen = app.screen
+        assert "~ config.c" in [str(o.prompt) for o in gen.query_one("#gen-files", OptionList).options]
+        gen.selected = None
+        gen.query_one("#gen-files", OptionList).highlighted = files_listed(gen).index("config.c")
+        await pilot.pause()
+        assert "-int broken = ;" in gen.query_one("#gen-view", Static).content.code
+        await pilot.press("6")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        await task(app, pilot, "b", "build")
+        assert app.session.built
+        assert not screen.query_one("#run-error", Static).display
+
+
+@pytest.mark.asyncio
+async def test_generate_refusal_is_shown_and_the_program_is_kept(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    session = Session(nf="bridge", analysis=fixture("bridge"), settings=PlanSettings(cores=2), step="decide")
+    app = Workbench(session=session, keymap_path=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session.plan is not None, what="the plan")
+        await generate(app, pilot)
+        kept = app.session.program
+        screen = app.screen
+        screen.query_one("#gen-strategy", Select).value = "sn"
+        await pilot.pause()
+        assert screen.query_one("#gen-folder", Input).value.endswith("bridge-sn")
+        runs = screen.run
+        await pilot.press("g")
+        await until(pilot, lambda: screen.run > runs and not screen.running, what="the refusal")
+        await settle(app, pilot)
+        error = static_text(screen.query_one("#generate-error", Static))
+        assert "shared-nothing cannot keep" in error and "mac_map" in error
+        assert app.session.program == kept
+
+
+@pytest.mark.asyncio
+async def test_results_are_saved_and_a_run_is_stopped_on_exit(tmp_path, monkeypatch):
+    import workbench.screens.run as run_module
+
+    monkeypatch.chdir(tmp_path)
+    ended = threading.Event()
+    real = run_module.run
+
+    def tracked(*args, **kwargs):
+        try:
+            return real(*args, **kwargs)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(run_module, "run", tracked)
+    session = Session(nf="fw", analysis=fixture("fw"), settings=PlanSettings(cores=2), step="decide")
+    app = Workbench(session=session, keymap_path=None)
+    path = tmp_path / "fw.session.json"
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session.plan is not None, what="the plan")
+        await generate(app, pilot)
+        await pilot.press("6")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        await task(app, pilot, "b", "build")
+        app.session.save(path)
+        # A long run, stopped by leaving the app.
+        app.screen.query_one("#run-seconds", Input).value = "60"
+        app.screen.query_one("#run-interval", Input).value = "0.2"
+        await pilot.press("r")
+        await until(pilot, lambda: app.screen.query_one(Throughput).last, what="stats")
+        assert "Stop the run" in [c.title for c in app.palette_commands()]
+        started = time.monotonic()
+        await pilot.press("q")
+    assert await asyncio.to_thread(ended.wait, 20)
+    assert time.monotonic() - started < 20
+
+    saved = Session.load(path)
+    assert saved.built and saved.program.strategy == "sn"
+    app = Workbench(session=saved.at_step("run"), keymap_path=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        assert "built" in static_text(app.screen.query_one("#run-program", Static))
+        assert not app.screen.query_one("#start").disabled
+        await pilot.press("5")
+        await until(pilot, lambda: isinstance(app.screen, GenerateScreen))
+        assert "config.c" in files_listed(app.screen)
+
+
+def cpu_has_rtm() -> bool:
+    try:
+        return " rtm" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.asyncio
+@pytest.mark.skipif(cpu_has_rtm(), reason="this CPU has RTM: a tm run would succeed")
+async def test_tm_run_without_rtm_says_why(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    session = Session(nf="bridge", analysis=fixture("bridge"), settings=PlanSettings(cores=2), step="decide")
+    app = Workbench(session=session, keymap_path=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session.plan is not None, what="the plan")
+        await pilot.press("5")
+        await until(pilot, lambda: isinstance(app.screen, GenerateScreen))
+        app.screen.query_one("#gen-strategy", Select).value = "tm"
+        await pilot.pause()
+        await generate(app, pilot)
+        assert app.session.program.strategy == "tm"
+        await pilot.press("6")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        screen = app.screen
+        await task(app, pilot, "b", "build")
+        screen.query_one("#run-seconds", Input).value = "1"
+        await task(app, pilot, "r", "run")
+        assert app.session.results["run"]["ok"] is False
+        assert "needs Intel RTM" in static_text(screen.query_one("#run-error", Static))
+        assert screen.busy is None and not screen.query_one("#start").disabled

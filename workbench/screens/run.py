@@ -1,0 +1,462 @@
+"""Step 6, Run: build the generated program, run or benchmark it, verify it.
+
+Each task runs in a thread worker that only posts messages: the build log
+line by line (`BuildLine`), the program's events (`RunEvent`; a stats event
+replaces a queued one) and the outcome (`Result`, which the app records in
+the session).  Failures (the compiler's errors, a program that cannot start,
+e.g. transactions on a CPU without Intel RTM) reach the screen's one failure
+handler and are shown here; the app stays usable.  Stopping a run sets its
+cancel event (the program gets SIGINT and prints its totals); leaving the
+screen or the app does the same, so no program is left behind.
+"""
+from __future__ import annotations
+
+import shlex
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Button, Input, Label, Log, Select, Static
+from textual.worker import Worker
+
+from codegen.generator import GeneratedProgram
+from codegen.program import build, run
+from codegen.traffic import PROFILES
+from codegen.traffic import generate as make_traffic
+from workbench.screens.load import display_path
+from workbench.screens.base import StepScreen
+from workbench.session import Session
+from workbench.widgets.throughput import Throughput
+
+#: Strategies verify_nf checks (a sequential program is checked with the plan's).
+VERIFY_STRATEGIES = ("sn", "locks", "tm")
+LOG_TAIL = 40
+
+
+class RunScreen(StepScreen):
+    """Builds, runs and verifies the session's generated program."""
+
+    STEP = "run"
+    BINDINGS = [
+        Binding("b", "build", "Build", id="run.build",
+                tooltip="Build the generated program (make); the log streams below"),
+        Binding("r", "start", "Run", id="run.run",
+                tooltip="Run it for the seconds shown on the simulated NIC (or the real NIC the "
+                        "EAL arguments name); live per-core throughput"),
+        Binding("escape", "stop", "Stop", id="run.stop",
+                tooltip="Stop the running program (SIGINT: it stops cleanly and prints its totals)"),
+        Binding("v", "verify", "Verify", id="run.verify",
+                tooltip="Check the program is equivalent to the sequential NF on generated traffic"),
+    ]
+
+    class BuildLine(Message):
+        """A line of task `run`'s build log."""
+
+        def __init__(self, run: int, line: str) -> None:
+            super().__init__()
+            self.run = run
+            self.line = line
+
+    class RunEvent(Message):
+        """An event of the program of task `run` (config, stats, final); a
+        stats event replaces a queued stats event of the same run."""
+
+        def __init__(self, run: int, event: dict[str, Any]) -> None:
+            super().__init__()
+            self.run = run
+            self.event = event
+
+        def can_replace(self, message: Message) -> bool:
+            return (isinstance(message, RunScreen.RunEvent) and message.run == self.run
+                    and message.event.get("type") == "stats" and self.event.get("type") == "stats")
+
+    class Result(Message):
+        """Task `run` of `stage` (build, run, verify) ended with `doc` (its
+        session result); `basis`: the session's generate result it started from."""
+
+        def __init__(self, run: int, stage: str, basis: Mapping[str, Any] | None, doc: dict[str, Any],
+                     payload: Any = None) -> None:
+            super().__init__()
+            self.run = run
+            self.stage = stage
+            self.basis = basis
+            self.doc = doc
+            self.payload = payload
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run = 0
+        self.busy: str | None = None  # build, run or verify while one is going
+        self.worker: Worker | None = None
+        self.basis: Mapping[str, Any] | None = None
+        self.cancel: threading.Event | None = None
+        self.stopping = False
+        self.started = 0.0
+        self.shown_results: dict[str, Any] = {}
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="run-program")
+        with Horizontal(id="run-buttons"):
+            yield Button("Build", id="build", variant="primary")
+            yield Button("Run", id="start", variant="success")
+            yield Button("Stop", id="stop", variant="error", disabled=True)
+            yield Button("Verify", id="verify")
+            yield Static("", id="run-status")
+        with Horizontal(id="run-options"):
+            yield Label("traffic", classes="option-label")
+            yield Select([(p, p) for p in PROFILES], value="uniform", allow_blank=False, id="run-traffic",
+                         tooltip="Traffic profile of the simulated NIC (and of verify)")
+            yield Label("flows", classes="option-label")
+            yield Input("1000", type="integer", id="run-flows", tooltip="Distinct flows in the trace")
+            yield Label("packets", classes="option-label")
+            yield Input("5000", type="integer", id="run-packets",
+                        tooltip="Packets in the trace (a run loops over it; verify checks each once)")
+            yield Label("s", classes="option-label")
+            yield Input("3", type="number", id="run-seconds",
+                        tooltip="How long a run lasts (0 with EAL arguments: until stopped)")
+            yield Label("every", classes="option-label")
+            yield Input("1.0", type="number", id="run-interval", tooltip="Seconds between stats lines")
+            yield Label("EAL", classes="option-label")
+            yield Input("", id="run-eal", placeholder="real NIC: EAL args",
+                        tooltip="DPDK EAL arguments of a real NIC (e.g. -l 0-3 -a 0000:01:00.0); "
+                                "empty: the simulated NIC")
+        yield Static("", id="run-error")
+        with Horizontal(id="run-body"):
+            log = Log(id="run-log", max_lines=2000)
+            log.border_title = "Log"
+            yield log
+            with Vertical(id="run-right"):
+                throughput = Throughput(id="throughput")
+                throughput.border_title = "Throughput per core"
+                yield throughput
+                with VerticalScroll(id="verdict-pane"):
+                    yield Static(Text("v: check equivalence with the sequential NF", style="dim"),
+                                 id="verdict")
+
+    # --- following the session ---------------------------------------------
+
+    def show_session(self, session: Session) -> None:
+        program = session.program
+        self._show_program(session, program)
+        self._show_buttons()
+        if self.busy is None:
+            self._show_saved(session)
+
+    def _show_program(self, session: Session, program: GeneratedProgram | None) -> None:
+        target = self.query_one("#run-program", Static)
+        if program is None:
+            target.update("Generate the program first (5).")
+            return
+        build = session.results.get("build") or {}
+        state = ("built" if session.built else "build failed" if build.get("ok") is False else "not built")
+        style = {"built": "green", "build failed": "red"}.get(state, "yellow")
+        target.update(Content.from_markup(
+            "[b]$nf[/b] · $strategy · [b]$cores[/b] core(s) · $devices devices · $folder · "
+            f"[{style}]$state[/]", nf=program.nf,
+            strategy=program.strategy + (f" ({program.lock} locks)" if program.strategy == "locks" else ""),
+            cores=str(program.cores), devices=str(program.devices),
+            folder=display_path(program.directory), state=state))
+
+    def _show_buttons(self) -> None:
+        session = self.session
+        busy = self.busy is not None
+        self.query_one("#build", Button).disabled = busy or session.program is None
+        self.query_one("#start", Button).disabled = busy or not session.built
+        self.query_one("#verify", Button).disabled = busy or session.program is None
+        self.query_one("#stop", Button).disabled = self.busy != "run"
+
+    def _show_saved(self, session: Session) -> None:
+        """What a reopened session (or another screen) recorded."""
+        for stage in ("run", "verify"):
+            doc = session.results.get(stage)
+            if doc is self.shown_results.get(stage):
+                continue
+            self.shown_results[stage] = doc
+            if stage == "run" and doc and doc.get("final"):
+                self.call_later(self._show_saved_run, doc)
+            elif stage == "verify" and doc:
+                self._show_verdict(doc)
+
+    async def _show_saved_run(self, doc: Mapping[str, Any]) -> None:
+        throughput = self.query_one(Throughput)
+        if throughput.last:
+            return
+        await throughput.reset(len(doc["final"].get("lcores") or []))
+        for event in [*(doc.get("stats") or []), doc["final"]]:
+            throughput.show(event)
+
+    # --- tasks --------------------------------------------------------------
+
+    def _begin(self, task: str) -> tuple[int, GeneratedProgram] | None:
+        """Start `task` if nothing else runs and there is a program."""
+        if self.busy is not None:
+            self.notify(f"A {self.busy} is going on: wait for it or stop it (Esc).", severity="warning")
+            return None
+        program = self.session.program
+        if program is None:
+            self.notify("Generate the program first (5).", severity="warning")
+            return None
+        self.run += 1
+        self.busy = task
+        self.basis = self.session.results.get("generate")
+        self.started = time.monotonic()
+        self._show_error("")
+        self.query_one("#run-status", Static).update(f"{task}ing…" if task != "verify" else "verifying…")
+        self._show_buttons()
+        return self.run, program
+
+    def _end(self, status: str | Text) -> None:
+        self.busy = None
+        self.worker = None
+        self.query_one("#run-status", Static).update(status)
+        self._show_buttons()
+
+    def action_build(self) -> None:
+        """Build the program (make), streaming the log."""
+        begun = self._begin("build")
+        if begun is None:
+            return
+        run_id, program = begun
+        log = self.query_one("#run-log", Log)
+        log.clear()
+        log.write_line(f"make -C {display_path(program.directory)}")
+        self.worker = self.build_worker(run_id, self.basis, program)
+
+    @work(thread=True, exit_on_error=False, group="run", name="build")
+    def build_worker(self, run_id: int, basis, program: GeneratedProgram) -> None:
+        """Build in a thread; only posts messages."""
+        started = time.monotonic()
+        lines: list[str] = []
+
+        def line(text: str) -> None:
+            lines.append(text)
+            self.post_message(self.BuildLine(run_id, text))
+
+        executable = build(program, log=line)
+        self.post_message(self.Result(run_id, "build", basis, {
+            "ok": True, "executable": str(executable), "seconds": round(time.monotonic() - started, 2),
+            "log": lines[-LOG_TAIL:]}))
+
+    def _options(self) -> dict[str, Any] | None:
+        """The run options shown, or None (the problem is shown)."""
+        try:
+            options = {
+                "traffic": str(self.query_one("#run-traffic", Select).value),
+                "flows": int(self.query_one("#run-flows", Input).value),
+                "packets": int(self.query_one("#run-packets", Input).value),
+                "seconds": float(self.query_one("#run-seconds", Input).value or 0),
+                "interval": float(self.query_one("#run-interval", Input).value),
+                "eal": shlex.split(self.query_one("#run-eal", Input).value),
+            }
+        except ValueError as exc:
+            self._show_error(f"flows, packets, seconds and interval must be numbers ({exc})")
+            return None
+        if options["interval"] <= 0:
+            self._show_error("the interval must be more than 0 seconds")
+            return None
+        if options["seconds"] <= 0 and not options["eal"]:
+            self._show_error("a run on the simulated NIC needs a duration: seconds > 0")
+            return None
+        return options
+
+    async def action_start(self) -> None:
+        """Run (benchmark) the built program with the options shown."""
+        if not self.session.built:
+            self.notify("Build the program first (b).", severity="warning")
+            return
+        options = self._options()
+        if options is None:
+            return
+        begun = self._begin("run")
+        if begun is None:
+            return
+        run_id, program = begun
+        self.cancel = threading.Event()
+        self.stopping = False
+        await self.query_one(Throughput).reset(program.cores)
+        where = ("EAL " + " ".join(options["eal"])) if options["eal"] else \
+            f"simulated NIC, {options['packets']} {options['traffic']} packets over {options['flows']} flows"
+        self.query_one("#run-log", Log).write_line(
+            f"run {program.program.name}: {program.cores} core(s), {where}, "
+            f"{options['seconds']:g} s, stats every {options['interval']:g} s")
+        self.worker = self.program_worker(run_id, self.basis, program, options, self.cancel)
+
+    @work(thread=True, exit_on_error=False, group="run", name="run")
+    def program_worker(self, run_id: int, basis, program: GeneratedProgram, options: dict[str, Any],
+                   cancel: threading.Event) -> None:
+        """Run in a thread; only posts messages.  `cancel` stops the program."""
+        packets = None
+        if not options["eal"]:
+            packets = make_traffic(options["traffic"], options["flows"], options["packets"], seed=1,
+                                   devices=program.devices)
+        result = run(program, packets=packets, eal_args=options["eal"] or None,
+                     seconds=options["seconds"], interval=options["interval"],
+                     on_event=lambda event: self.post_message(self.RunEvent(run_id, event)),
+                     cancel=cancel)
+        self.post_message(self.Result(run_id, "run", basis, {
+            "ok": True, **options, "cancelled": self.stopping, "config": result.config,
+            "final": result.final, "stats": result.stats[-60:]}))
+
+    def action_stop(self) -> None:
+        """Stop the running program (it exits cleanly and prints its totals)."""
+        if self.busy == "run" and self.cancel is not None and not self.cancel.is_set():
+            self.stopping = True
+            self.cancel.set()
+            self.query_one("#run-status", Static).update("stopping…")
+
+    def action_verify(self) -> None:
+        """Check the program's strategy against the sequential NF on generated traffic."""
+        options = self._options()
+        if options is None:
+            return
+        session = self.session
+        begun = self._begin("verify")
+        if begun is None:
+            return
+        run_id, program = begun
+        strategy = program.strategy if program.strategy in VERIFY_STRATEGIES else "auto"
+        self.query_one("#verdict", Static).update(Text("verifying…", style="dim"))
+        self.query_one("#run-log", Log).write_line(
+            f"verify {program.nf} ({strategy}, {program.cores} cores): {options['packets']} "
+            f"{options['traffic']} packets through the program and the sequential NF")
+        out = program.directory.parent / f"{program.directory.name}-verify"
+        self.worker = self.verify_worker(run_id, self.basis, session.nf, program, strategy, options,
+                                         session.settings.nic, session.analysis, out)
+
+    @work(thread=True, exit_on_error=False, group="run", name="verify")
+    def verify_worker(self, run_id: int, basis, nf: str, program: GeneratedProgram, strategy: str,
+                      options: dict[str, Any], nic: str, analysis, out: Path) -> None:
+        """Verify in a thread; only posts messages."""
+        from codegen.verify import verify_nf
+
+        verdict, info = verify_nf(nf, cores=program.cores, strategy=strategy, lock=program.lock,
+                                  traffic=options["traffic"], flows=options["flows"],
+                                  packets=options["packets"], nic=nic, analysis=analysis, out_dir=out,
+                                  log=lambda line: self.post_message(self.BuildLine(run_id, line)))
+        self.post_message(self.Result(run_id, "verify", basis, {
+            "ok": True, **verdict.to_json(), "traffic": options["traffic"], "flows": options["flows"],
+            "program": info.get("program"), "strategy": info.get("strategy")}))
+
+    # --- messages from the workers ------------------------------------------
+
+    def on_run_screen_build_line(self, message: BuildLine) -> None:
+        message.stop()
+        if message.run == self.run:
+            self.query_one("#run-log", Log).write_line(message.line)
+
+    def on_run_screen_run_event(self, message: RunEvent) -> None:
+        message.stop()
+        if message.run != self.run:
+            return
+        event = message.event
+        throughput = self.query_one(Throughput)
+        if event.get("type") == "config":
+            self.query_one("#run-log", Log).write_line(
+                f"started: {event.get('workers')} worker(s), strategy {event.get('strategy')}, "
+                + ("simulated NIC" if event.get("simulated") else "real NIC"))
+        elif event.get("type") in ("stats", "final"):
+            throughput.show(event)
+            if event.get("type") == "stats":
+                self.query_one("#run-status", Static).update(
+                    f"running… {float(event.get('t', 0)):.1f} s, {float(event.get('mpps', 0)):.2f} Mpps")
+
+    def on_run_screen_result(self, message: Result) -> None:
+        if message.run != self.run:
+            message.stop()
+            return
+        doc = message.doc
+        if not doc.get("ok"):
+            return  # a failure: shown by show_failure already
+        elapsed = time.monotonic() - self.started
+        log = self.query_one("#run-log", Log)
+        if message.stage == "build":
+            log.write_line(f"built {doc['executable']} in {doc['seconds']:.1f} s")
+            self._end(Text(f"built in {doc['seconds']:.1f} s: r runs it", style="green"))
+        elif message.stage == "run":
+            final = doc.get("final") or {}
+            self.query_one(Throughput).show(final)
+            self.shown_results["run"] = doc
+            log.write_line(f"{'stopped' if doc.get('cancelled') else 'done'}: {final.get('rx', 0)} packets, "
+                           f"{float(final.get('mpps', 0)):.2f} Mpps in {elapsed:.1f} s")
+            self._end(Text(f"{'stopped' if doc.get('cancelled') else 'ran'}: "
+                           f"{float(final.get('mpps', 0)):.2f} Mpps total", style="green"))
+        elif message.stage == "verify":
+            self.shown_results["verify"] = doc
+            self._show_verdict(doc)
+            log.write_line("verify: " + doc.get("summary", ""))
+            self._end(Text("equivalent" if doc.get("equivalent") else "NOT equivalent",
+                           style="green" if doc.get("equivalent") else "bold red"))
+        # The app records the result in the session (the message bubbles on).
+
+    def show_failure(self, worker: Worker, message: str) -> None:
+        if worker is not self.worker:
+            return
+        stage = self.busy or worker.name
+        self._show_error(message)
+        for line in message.splitlines()[:60]:
+            self.query_one("#run-log", Log).write_line(line)
+        if stage == "verify":
+            self.query_one("#verdict", Static).update(Text.assemble(("verify failed: ", "bold red"),
+                                                                    message.splitlines()[0]))
+        doc = {"ok": False, "error": message}
+        self.post_message(self.Result(self.run, stage, self.basis, doc))
+        self._end(Text(f"{stage} failed", style="bold red"))
+
+    def _show_error(self, message: str) -> None:
+        error = self.query_one("#run-error", Static)
+        error.update(Text.assemble(("Failed: ", "bold"), message) if message else "")
+        error.display = bool(message)
+
+    def _show_verdict(self, doc: Mapping[str, Any]) -> None:
+        verdict = self.query_one("#verdict", Static)
+        if not doc.get("ok", True):
+            verdict.update(Text.assemble(("verify failed: ", "bold red"), str(doc.get("error", ""))))
+            return
+        text = Text()
+        if doc.get("equivalent"):
+            text.append("✓ equivalent", style="bold green")
+        else:
+            text.append("✗ NOT equivalent", style="bold red")
+        text.append(f"  ({doc.get('strategy', '?')}, {doc.get('packets', 0)} {doc.get('traffic', '')} packets)\n",
+                    style="dim")
+        text.append(str(doc.get("summary", "")))
+        for kind, why in (doc.get("justifications") or {}).items():
+            text.append(f"\nallowed, {kind}: ", style="yellow")
+            text.append(why, style="dim")
+        first = doc.get("first_difference")
+        if first and not doc.get("equivalent"):
+            text.append(f"\nfirst difference: packet {first.get('index')}", style="bold")
+            if "device" in first:
+                text.append(f" (device {first['device']})")
+            text.append(f": {first.get('what', '')}")
+            for side in ("sequential", "parallel"):
+                if first.get(side) is not None:
+                    text.append(f"\n{side:>10} ", style="bold")
+                    text.append(first[side][:96] + ("…" if len(first[side]) > 96 else ""))
+        verdict.update(text)
+
+    # --- buttons and leaving ------------------------------------------------
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        actions = {"build": self.action_build, "stop": self.action_stop, "verify": self.action_verify}
+        if event.button.id == "start":
+            await self.action_start()
+        elif event.button.id in actions:
+            actions[event.button.id]()
+
+    def stop_all(self) -> None:
+        """Stop a running program (the app calls this when it exits)."""
+        if self.cancel is not None:
+            self.stopping = True
+            self.cancel.set()
+
+    def on_unmount(self) -> None:
+        self.stop_all()
