@@ -82,8 +82,17 @@ class GeneratedProgram:
 
 
 def plan_digest(plan: Mapping[str, Any]) -> str:
-    """A short digest of the plan document (named in generated headers)."""
-    return hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()[:12]
+    """A short digest of the plan's decisions (named in generated headers):
+    timings ("seconds" anywhere in the document) are left out, so planning
+    the same thing again gives the same digest."""
+    def steady(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: steady(v) for k, v in value.items() if k != "seconds"}
+        if isinstance(value, list):
+            return [steady(v) for v in value]
+        return value
+
+    return hashlib.sha256(json.dumps(steady(plan), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def program_strategy(plan: Mapping[str, Any], strategy: str | None) -> str:

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from workbench.session import default_cores
 from rich.console import Console
 from textual.widgets import DataTable, Input, OptionList, Select, Static
 
@@ -175,7 +177,8 @@ async def test_fw_load_analyze_inspect_decide():
 
         # Cores, strategy and NIC recompute too.
         await replan(app, pilot, "plus")
-        assert app.session.plan.cores == 5 and app.session.settings.cores == 5
+        more = default_cores() + 1
+        assert app.session.plan.cores == more and app.session.settings.cores == more
         assert not refusal.display
         before = screen.run
         screen.query_one("#strategy", Select).value = "locks"
@@ -194,7 +197,7 @@ async def test_fw_load_analyze_inspect_decide():
         await until(pilot, lambda: screen.run > before and screen.pending is None)
         await settle(app, pilot)
         assert "cores" in static_text(refusal) and "128" in static_text(refusal)
-        assert app.session.plan.cores == 5 and cores.value == "5"
+        assert app.session.plan.cores == more and cores.value == str(more)
 
 
 @pytest.mark.asyncio

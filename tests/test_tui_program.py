@@ -14,6 +14,7 @@ from analyses.model import Analysis
 from workbench.app import Workbench
 from workbench.screens.generate import GenerateScreen
 from workbench.screens.run import RunScreen
+from workbench import session as session_module
 from workbench.session import PlanSettings, Session
 from workbench.widgets.throughput import Throughput
 from tests.test_tui_flow import SIZE, analyze, decide, ready, replan, settle, static_text, until
@@ -79,6 +80,8 @@ def assert_per_core_numbers(app, cores: int) -> None:
 
 @pytest.mark.asyncio
 async def test_fw_generate_build_run_verify(tmp_path, monkeypatch):
+    # The flow starts from the default of 4 cores and steps down to 2.
+    monkeypatch.setattr(session_module, "default_cores", lambda: 4)
     monkeypatch.chdir(tmp_path)
     app = Workbench("fw", keymap_path=None)
     async with app.run_test(size=SIZE) as pilot:

@@ -56,7 +56,7 @@ def test_inspect_screen_one_device(snap_compare):
 
 
 def test_decide_screen_sharded(snap_compare, steady_planner):
-    session = Session(nf="fw", analysis=fixture("fw"), step="decide")
+    session = Session(nf="fw", analysis=fixture("fw"), step="decide", settings=PlanSettings(cores=4))
     assert snap_compare(Workbench(session=session, keymap_path=None), terminal_size=SIZE,
                         run_before=settle)
 

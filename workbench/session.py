@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -51,6 +52,12 @@ class SessionError(MaestroError):
     """A session file that cannot be read or written (the message says why)."""
 
 
+def default_cores() -> int:
+    """Worker cores to plan for at first: what this machine can run, up to 4
+    (a plan for more cores than the host has cannot run here)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 @dataclass(frozen=True)
 class PlanSettings:
     """What the engineer asked the planner for.
@@ -60,7 +67,7 @@ class PlanSettings:
     shard | replicate | lock (objects absent are decided by the planner).
     """
 
-    cores: int = 4
+    cores: int = field(default_factory=lambda: default_cores())
     nic: str = "e810"
     strategy: str = "auto"
     overrides: Mapping[str, str] = field(default_factory=dict)
@@ -78,8 +85,9 @@ class PlanSettings:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> "PlanSettings":
-        return cls(int(doc.get("cores", cls.cores)), str(doc.get("nic", cls.nic)),
-                   str(doc.get("strategy", cls.strategy)), dict(doc.get("overrides", {})))
+        defaults = cls()
+        return cls(int(doc.get("cores", defaults.cores)), str(doc.get("nic", defaults.nic)),
+                   str(doc.get("strategy", defaults.strategy)), dict(doc.get("overrides", {})))
 
 
 def source_digest(path: str | Path) -> str:
@@ -96,7 +104,7 @@ class Session:
 
     nf: str | None = None
     analysis: Analysis | None = None
-    settings: PlanSettings = PlanSettings()
+    settings: PlanSettings = field(default_factory=PlanSettings)
     plan: Plan | None = None
     step: str = "load"
     results: Mapping[str, Any] = field(default_factory=dict)
