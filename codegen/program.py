@@ -35,23 +35,30 @@ class RunError(MaestroError):
 
 
 def build(program: GeneratedProgram, *, log: LineCallback | None = None,
-          sanitize: str = "", jobs: int = 2) -> Path:
+          sanitize: str = "", jobs: int = 2, cancel: threading.Event | None = None) -> Path:
     """Build the program (make -jN); returns the executable.
 
     sanitize: extra compiler flags such as "-fsanitize=address,undefined"
-    (the build then uses -O1 and its own executable name is unchanged)."""
+    (the build then uses -O1 and its own executable name is unchanged).
+    cancel: when set, make and its compilers are stopped (BuildError)."""
     args = ["make", "-C", str(program.directory), f"-j{jobs}"]
     if sanitize:
         args += [f"SANITIZE={sanitize} -fno-omit-frame-pointer", "OPT=-O1"]
         subprocess.run(["make", "-C", str(program.directory), "clean"], capture_output=True)
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)  # its own group: cancel stops gcc too
+    if cancel is not None:
+        _stop_when_set(cancel, process, lambda p: os.killpg(p.pid, signal.SIGTERM))
     lines = []
     assert process.stdout is not None
     for line in process.stdout:
         lines.append(line.rstrip("\n"))
         if log:
             log(lines[-1])
-    if process.wait() != 0:
+    code = process.wait()
+    if cancel is not None and cancel.is_set():
+        raise BuildError(f"building {program.directory} was cancelled")
+    if code != 0:
         errors = [l for l in lines if "error" in l.lower() or l.startswith(("In file", "  "))]
         raise BuildError(f"building {program.directory} failed:\n" + "\n".join((errors or lines)[-40:]))
     return program.program
@@ -122,20 +129,41 @@ def run(
                        results)
 
 
+def _stop_when_set(cancel: threading.Event, process: subprocess.Popen, stop) -> None:
+    """Call stop(process) if `cancel` is set while it runs (a daemon thread)."""
+    def watch() -> None:
+        while process.poll() is None:
+            if cancel.wait(0.1):
+                if process.poll() is None:
+                    try:
+                        stop(process)
+                    except ProcessLookupError:
+                        pass
+                return
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _set_after(seconds: float) -> threading.Event:
+    """An event that sets itself after `seconds`."""
+    event = threading.Event()
+    timer = threading.Timer(seconds, event.set)
+    timer.daemon = True
+    timer.start()
+    return event
+
+
 def _stream(args: list[str], on_event, cancel, timeout, results) -> RunResult:
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     result = RunResult(results_path=results)
     stderr_chunks: list[str] = []
     reader = threading.Thread(target=lambda: stderr_chunks.append(process.stderr.read()), daemon=True)
     reader.start()
-    watchdog = None
-    if cancel is not None or timeout is not None:
-        def watch() -> None:
-            stopped = cancel.wait(timeout) if cancel is not None else threading.Event().wait(timeout)
-            if process.poll() is None and (stopped or timeout is not None):
-                process.send_signal(signal.SIGINT)
-        watchdog = threading.Thread(target=watch, daemon=True)
-        watchdog.start()
+    interrupt = lambda p: p.send_signal(signal.SIGINT)  # noqa: E731 - clean exit, totals printed
+    if cancel is not None:
+        _stop_when_set(cancel, process, interrupt)
+    if timeout is not None:
+        _stop_when_set(_set_after(timeout), process, interrupt)
     assert process.stdout is not None
     for line in process.stdout:
         try:
@@ -153,8 +181,6 @@ def _stream(args: list[str], on_event, cancel, timeout, results) -> RunResult:
             on_event(event)
     code = process.wait()
     reader.join(timeout=5)
-    if cancel is not None:
-        cancel.set()  # release the watchdog
     result.stderr = "".join(stderr_chunks)
     if code != 0 or not result.final:
         raise RunError(f"{args[0]} exited with {code}:\n{result.stderr.strip()[-3000:]}")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analyses.errors import MaestroError
 from analyses.fields import byte_field
 from analyses.model import Analysis
 from codegen.reference import NF_DROP, NF_FLOOD, PacketResult
@@ -203,12 +204,14 @@ def verify_nf(
     analysis: Analysis | None = None,
     out_dir: Path | None = None,
     log=None,
+    cancel=None,
 ) -> tuple[Verdict, dict[str, Any]]:
     """Analyze, plan, generate, build and run `nf` in parallel and compare it
     with the sequential reference on one generated trace.
 
     strategy: auto (the plan's), sn, locks or tm.  Returns the verdict and
-    what was run (program folder, plan strategy, final stats)."""
+    what was run (program folder, plan strategy, final stats).  `cancel` (a
+    threading.Event) stops the build or the run: MaestroError."""
     import tempfile
 
     from analyses.planner import plan as make_plan
@@ -224,10 +227,13 @@ def verify_nf(
     out_dir = out_dir or Path(tempfile.mkdtemp(prefix=f"maestro-verify-{nf}-"))
     program = generate(nf, plan, analysis, out_dir, strategy=None if strategy == "auto" else strategy,
                        lock=lock)
-    build(program, log=log)
+    build(program, log=log, cancel=cancel)
     trace = make_traffic(traffic, flows, packets, seed=seed)
     results = out_dir / "results.txt"
-    ran = run(program, packets=trace, once=True, results=results, result_bytes=True)
+    ran = run(program, packets=trace, once=True, results=results, result_bytes=True,
+              cancel=cancel)
+    if cancel is not None and cancel.is_set():
+        raise MaestroError(f"verification of {nf} was cancelled")
     parallel = read_parallel_results(results)
     order = serial_order(parallel) if program.strategy in ("locks", "tm") else None
     verdict = compare(reference_in_order(nf, trace, order), parallel, analysis)

@@ -147,3 +147,18 @@ def test_sanitized_program_survives_malformed_traffic(nf, tmp_path):
     result = run(program, packets=packets, once=True)
     assert result.final["processed_once"] == 3000 and result.final["conserved"] is True
     assert "runtime error" not in result.stderr and "AddressSanitizer" not in result.stderr
+
+
+def test_cancelled_build_stops_make(tmp_path):
+    import subprocess
+    import threading
+
+    doc = plan(analysis("fw"), cores=2, nic="82599").to_json()
+    program = generate("fw", doc, analysis("fw"), tmp_path / "fw")
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    with pytest.raises(BuildError, match="cancelled"):
+        build(program, cancel=cancel)
+    left = subprocess.run(["pgrep", "-f", f"make -C {program.directory}"], capture_output=True)
+    assert left.returncode == 1  # no make left behind
+    assert not program.program.exists()

@@ -228,11 +228,13 @@ class RunScreen(StepScreen):
         log = self.query_one("#run-log", Log)
         log.clear()
         log.write_line(f"make -C {display_path(program.directory)}")
-        self.worker = self.build_worker(run_id, self.basis, program)
+        self.cancel = threading.Event()
+        self.worker = self.build_worker(run_id, self.basis, program, self.cancel)
 
     @work(thread=True, exit_on_error=False, group="run", name="build")
-    def build_worker(self, run_id: int, basis, program: GeneratedProgram) -> None:
-        """Build in a thread; only posts messages."""
+    def build_worker(self, run_id: int, basis, program: GeneratedProgram,
+                     cancel: threading.Event) -> None:
+        """Build in a thread; only posts messages.  `cancel` stops make."""
         started = time.monotonic()
         lines: list[str] = []
 
@@ -240,7 +242,7 @@ class RunScreen(StepScreen):
             lines.append(text)
             self.post_message(self.BuildLine(run_id, text))
 
-        executable = build(program, log=line)
+        executable = build(program, log=line, cancel=cancel)
         self.post_message(self.Result(run_id, "build", basis, {
             "ok": True, "executable": str(executable), "seconds": round(time.monotonic() - started, 2),
             "log": lines[-LOG_TAIL:]}))
@@ -306,8 +308,9 @@ class RunScreen(StepScreen):
             "final": result.final, "stats": result.stats[-60:]}))
 
     def action_stop(self) -> None:
-        """Stop the running program (it exits cleanly and prints its totals)."""
-        if self.busy == "run" and self.cancel is not None and not self.cancel.is_set():
+        """Stop the running program (it exits cleanly and prints its totals),
+        the build (make is stopped) or the verification."""
+        if self.busy is not None and self.cancel is not None and not self.cancel.is_set():
             self.stopping = True
             self.cancel.set()
             self.query_one("#run-status", Static).update("stopping…")
@@ -328,19 +331,22 @@ class RunScreen(StepScreen):
             f"verify {program.nf} ({strategy}, {program.cores} cores): {options['packets']} "
             f"{options['traffic']} packets through the program and the sequential NF")
         out = program.directory.parent / f"{program.directory.name}-verify"
+        self.cancel = threading.Event()
         self.worker = self.verify_worker(run_id, self.basis, session.nf, program, strategy, options,
-                                         session.settings.nic, session.analysis, out)
+                                         session.settings.nic, session.analysis, out, self.cancel)
 
     @work(thread=True, exit_on_error=False, group="run", name="verify")
     def verify_worker(self, run_id: int, basis, nf: str, program: GeneratedProgram, strategy: str,
-                      options: dict[str, Any], nic: str, analysis, out: Path) -> None:
-        """Verify in a thread; only posts messages."""
+                      options: dict[str, Any], nic: str, analysis, out: Path,
+                      cancel: threading.Event) -> None:
+        """Verify in a thread; only posts messages.  `cancel` stops its build or run."""
         from codegen.verify import verify_nf
 
         verdict, info = verify_nf(nf, cores=program.cores, strategy=strategy, lock=program.lock,
                                   traffic=options["traffic"], flows=options["flows"],
                                   packets=options["packets"], nic=nic, analysis=analysis, out_dir=out,
-                                  log=lambda line: self.post_message(self.BuildLine(run_id, line)))
+                                  log=lambda line: self.post_message(self.BuildLine(run_id, line)),
+                                  cancel=cancel)
         self.post_message(self.Result(run_id, "verify", basis, {
             "ok": True, **verdict.to_json(), "traffic": options["traffic"], "flows": options["flows"],
             "program": info.get("program"), "strategy": info.get("strategy")}))
