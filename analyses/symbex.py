@@ -40,7 +40,7 @@ from analyses.nf_source import (
     resolve_nf,
 )
 from analyses.procedures import MODELLED, Event, Model, build_procedures
-from codegen.runtime import INCLUDE_DIR
+from codegen.runtime import INCLUDE_DIR, RUNTIME_HEADERS
 
 
 #: The symbolic packet: bytes named per offset, at a fixed address.
@@ -121,7 +121,7 @@ def build_shared_object(nf: NFSource, *, opt: str, defines: Mapping[str, object]
     """nf.so for angr (checked against the contract first)."""
     flags = [*BASE_CFLAGS, opt, "-fPIC", "-shared", "-fno-stack-protector",
              f"-I{INCLUDE_DIR}", *define_flags(defines)]
-    out_dir = out_root / "analysis" / f"{nf.name}-{build_key(nf.path, INCLUDE_DIR / 'nf.h', flags)}"
+    out_dir = out_root / "analysis" / f"{nf.name}-{build_key(nf.path, *RUNTIME_HEADERS, flags)}"
     so = out_dir / f"{nf.name}.so"
     if so.is_file():
         return so

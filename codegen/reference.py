@@ -26,7 +26,13 @@ from analyses.nf_source import (
     private_path,
     resolve_nf,
 )
-from codegen.runtime import INCLUDE_DIR, REPO_ROOT, SEQ_RUNNER_SOURCE, STATE_SOURCES
+from codegen.runtime import (
+    INCLUDE_DIR,
+    REPO_ROOT,
+    RUNTIME_HEADERS,
+    SEQ_RUNNER_SOURCE,
+    STATE_SOURCES,
+)
 from codegen.trace import TracePacket, write_replay
 
 #: nf_process results (nf.h).
@@ -80,7 +86,7 @@ def build_reference(
     nf = nf if isinstance(nf, NFSource) else resolve_nf(nf)
     flags = [*BASE_CFLAGS, *(SANITIZE_FLAGS if sanitize else ("-O2",)),
              f"-I{INCLUDE_DIR}", *define_flags(defines)]
-    key = build_key(nf.path, SEQ_RUNNER_SOURCE, *STATE_SOURCES, INCLUDE_DIR / "nf.h", flags)
+    key = build_key(nf.path, SEQ_RUNNER_SOURCE, *STATE_SOURCES, *RUNTIME_HEADERS, flags)
     out_dir = build_root() / "seq" / f"{nf.name}-{key}"
     exe = out_dir / "runner"
     if exe.is_file():

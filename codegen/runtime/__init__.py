@@ -12,6 +12,8 @@ INCLUDE_DIR = RUNTIME_DIR / "include"
 #: The state library's C sources (map, vector, dchain, expirator, cht, sketch).
 STATE_DIR = RUNTIME_DIR / "state"
 STATE_SOURCES = tuple(sorted(STATE_DIR.glob("*.c")))
+#: Headers builds depend on (part of their cache keys).
+RUNTIME_HEADERS = tuple(sorted([*INCLUDE_DIR.glob("*.h"), *STATE_DIR.glob("*.h")]))
 #: The sequential reference runner's main program.
 SEQ_RUNNER_SOURCE = RUNTIME_DIR / "seq" / "runner.c"
 #: The repository root (sample NFs live in its sample_nfs/ folder).

@@ -25,6 +25,7 @@
 #include <rte_mbuf.h>
 
 #include "rt.h"
+#include "digest.h"
 #include "simnic.h"
 
 #define BURST 32
@@ -63,15 +64,6 @@ static uint64_t start_tsc;
 static void on_signal(int signum) {
   (void)signum;
   quit = 1;
-}
-
-static uint64_t fnv1a64(const uint8_t *data, uint16_t length) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (uint16_t i = 0; i < length; ++i) {
-    h ^= data[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
 }
 
 static double elapsed(void) {
@@ -207,7 +199,7 @@ static int worker_main(void *arg) {
           results[index].processed++;
           results[index].worker = (uint16_t)worker;
           results[index].order = maestro_last_commit();
-          results[index].digest = fnv1a64(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m));
+          results[index].digest = packet_digest(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m));
           if (result_bytes) /* once mode injects each packet once: keep its bytes after */
             memcpy(sim_packets[index].data, rte_pktmbuf_mtod(m, uint8_t *), sim_packets[index].length);
         }

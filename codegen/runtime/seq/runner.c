@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "nf.h"
+#include "digest.h"
 
 struct packet {
   vigor_time_t time;
@@ -82,15 +83,6 @@ static struct packet *load_trace(const char *path, uint32_t *count_out) {
   fclose(f);
   *count_out = count;
   return packets;
-}
-
-static uint64_t fnv1a64(const uint8_t *data, uint16_t length) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (uint16_t i = 0; i < length; ++i) {
-    h ^= data[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
 }
 
 static double seconds_now(void) {
@@ -157,7 +149,7 @@ int main(int argc, char **argv) {
       for (uint16_t b = 0; b < packets[i].length; ++b)
         printf("%02x", packets[i].data[b]);
     else
-      printf("%016" PRIx64, fnv1a64(packets[i].data, packets[i].length));
+      printf("%016" PRIx64, packet_digest(packets[i].data, packets[i].length));
     putchar('\n');
   }
   printf("# totals packets=%" PRIu32 " forwarded=%" PRIu64 " dropped=%" PRIu64
