@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages run test bench bench-seq bench-analysis bench-programs clean bench-plan
+.PHONY: setup system-packages run test lint bench bench-seq bench-analysis bench-programs clean bench-plan
 
 setup: system-packages $(STAMP)
 
@@ -36,6 +36,10 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -n 2 -q
+
+# Static checks: undefined names, unused imports, syntax errors.
+lint: setup
+	$(BIN)/ruff check --select F,E9 analyses codegen workbench tests
 
 # Sequential reference runner throughput per sample NF (1M-packet Zipf trace).
 bench bench-seq: setup
