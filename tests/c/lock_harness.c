@@ -13,59 +13,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "replay.h"
 #include "rt.h"
 
-struct packet {
-  vigor_time_t time;
-  uint16_t device, length;
-  uint8_t *data;
+/* What a thread did with a packet. */
+struct outcome {
   int output;
   uint64_t order;
   unsigned worker;
 };
 
-static struct packet *packets;
+static struct replay_packet *packets;
+static struct outcome *outcomes;
 static uint32_t count;
 static unsigned threads;
 
-static uint64_t read_le(const uint8_t *p, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i)
-    v = (v << 8) | p[i];
-  return v;
-}
-
 static void load(const char *path) {
-  FILE *f = fopen(path, "rb");
-  uint8_t header[16];
-  if (f == NULL || fread(header, 1, 16, f) != 16) {
-    fprintf(stderr, "cannot read %s\n", path);
-    exit(2);
+  char error[512];
+  int status;
+  packets = replay_load(path, maestro_devices, &count, error, sizeof(error), &status);
+  outcomes = calloc(count ? count : 1, sizeof(*outcomes));
+  if (packets == NULL || outcomes == NULL) {
+    fprintf(stderr, "%s\n", packets == NULL ? error : "out of memory");
+    exit(status);
   }
-  count = (uint32_t)read_le(header + 8, 4);
-  packets = calloc(count ? count : 1, sizeof(*packets));
-  for (uint32_t i = 0; i < count; ++i) {
-    uint8_t record[12];
-    if (fread(record, 1, 12, f) != 12)
-      exit(2);
-    packets[i].time = (vigor_time_t)read_le(record, 8);
-    packets[i].device = (uint16_t)read_le(record + 8, 2);
-    packets[i].length = (uint16_t)read_le(record + 10, 2);
-    packets[i].data = malloc(packets[i].length ? packets[i].length : 1);
-    if (fread(packets[i].data, 1, packets[i].length, f) != packets[i].length)
-      exit(2);
-  }
-  fclose(f);
 }
 
 static void *work(void *arg) {
   unsigned worker = (unsigned)(uintptr_t)arg;
   uint64_t aborts = 0;
   for (uint32_t i = worker; i < count; i += threads) {
-    struct packet *p = &packets[i];
-    p->output = maestro_run_packet(worker, p->device, p->data, p->length, p->time, &aborts);
-    p->order = maestro_last_commit();
-    p->worker = worker;
+    struct replay_packet *p = &packets[i];
+    outcomes[i].output = maestro_run_packet(worker, p->device, p->data, p->length, p->time, &aborts);
+    outcomes[i].order = maestro_last_commit();
+    outcomes[i].worker = worker;
   }
   return NULL;
 }
@@ -86,14 +67,15 @@ int main(int argc, char **argv) {
   FILE *out = fopen(argv[3], "w");
   fprintf(out, "# lock harness\n");
   for (uint32_t i = 0; i < count; ++i) {
-    struct packet *p = &packets[i];
+    struct replay_packet *p = &packets[i];
+    struct outcome *o = &outcomes[i];
     char label[16];
-    snprintf(label, sizeof(label), "%d", p->output);
+    snprintf(label, sizeof(label), "%d", o->output);
     fprintf(out, "%u %u %s %u ", i, p->device,
-            p->output == NF_DROP ? "drop" : p->output == NF_FLOOD ? "flood" : label, p->length);
+            o->output == NF_DROP ? "drop" : o->output == NF_FLOOD ? "flood" : label, p->length);
     for (uint16_t b = 0; b < p->length; ++b)
       fprintf(out, "%02x", p->data[b]);
-    fprintf(out, " %u %llu\n", p->worker, (unsigned long long)p->order);
+    fprintf(out, " %u %llu\n", o->worker, (unsigned long long)o->order);
   }
   fclose(out);
   return 0;

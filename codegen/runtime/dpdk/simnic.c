@@ -11,7 +11,7 @@
 
 #include "rt.h"
 
-struct sim_packet *sim_packets;
+struct replay_packet *sim_packets;
 uint32_t sim_packet_count;
 vigor_time_t sim_span;
 int sim_index_offset = -1;
@@ -36,51 +36,14 @@ static uint32_t *assigned_reta_index;
 static vigor_time_t first_time;
 
 
-static uint64_t read_le(const uint8_t *p, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i)
-    v = (v << 8) | p[i];
-  return v;
-}
-
 int simnic_load(const char *path, unsigned devices) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    fprintf(stderr, "simnic: %s: cannot open\n", path);
+  char error[512];
+  int status;
+  sim_packets = replay_load(path, devices, &sim_packet_count, error, sizeof(error), &status);
+  if (sim_packets == NULL) {
+    fprintf(stderr, "simnic: %s\n", error);
     return 0;
   }
-  uint8_t header[16];
-  if (fread(header, 1, sizeof(header), f) != sizeof(header) ||
-      memcmp(header, "MTRACE1", 8) != 0) {
-    fprintf(stderr, "simnic: %s: not a replay file\n", path);
-    fclose(f);
-    return 0;
-  }
-  sim_packet_count = (uint32_t)read_le(header + 8, 4);
-  sim_packets = calloc(sim_packet_count ? sim_packet_count : 1, sizeof(*sim_packets));
-  for (uint32_t i = 0; sim_packets != NULL && i < sim_packet_count; ++i) {
-    uint8_t record[12];
-    struct sim_packet *p = &sim_packets[i];
-    if (fread(record, 1, sizeof(record), f) != sizeof(record)) {
-      fprintf(stderr, "simnic: %s: truncated at packet %u\n", path, i);
-      fclose(f);
-      return 0;
-    }
-    p->time = (vigor_time_t)read_le(record, 8);
-    p->device = (uint16_t)read_le(record + 8, 2);
-    p->length = (uint16_t)read_le(record + 10, 2);
-    p->data = malloc(p->length ? p->length : 1);
-    if (p->device >= devices || p->data == NULL ||
-        fread(p->data, 1, p->length, f) != p->length) {
-      fprintf(stderr, "simnic: %s: packet %u is truncated or on a device (%u) the NF lacks\n",
-              path, i, p->device);
-      fclose(f);
-      return 0;
-    }
-  }
-  fclose(f);
-  if (sim_packets == NULL)
-    return 0;
   first_time = sim_packet_count ? sim_packets[0].time : 0;
   sim_span = sim_packet_count ? sim_packets[sim_packet_count - 1].time - first_time + 1 : 1;
   /* The mbuf carries its packet's trace index and the loop it was injected
@@ -127,7 +90,7 @@ static uint32_t flow_hash(uint16_t device, const uint32_t *words, int l4) {
 
 /* The RSS hash a NIC computes for a frame, or -1 when it hashes nothing
    (non-IPv4): such frames go to queue 0, as on real NICs. */
-static int64_t rss_hash(const struct sim_packet *p) {
+static int64_t rss_hash(const struct replay_packet *p) {
   const uint8_t *d = p->data;
   if (p->length < 34 || d[12] != 0x08 || d[13] != 0x00 || (d[14] >> 4) != 4 ||
       (d[14] & 0x0f) < 5)
@@ -164,7 +127,7 @@ static uint16_t rx_inject(uint16_t port, uint16_t queue, struct rte_mbuf *pkts[]
     if (sim_packets[index].device != port)
       break; /* the next packet arrives on another device */
     q->next++;
-    const struct sim_packet *p = &sim_packets[index];
+    const struct replay_packet *p = &sim_packets[index];
     struct rte_mbuf *m = pkts[filled];
     memcpy(rte_pktmbuf_mtod(m, uint8_t *), p->data, p->length);
     m->data_len = p->length;

@@ -14,16 +14,10 @@
 #include <rte_mbuf_dyn.h>
 
 #include "nf.h"
-
-struct sim_packet {
-  vigor_time_t time;
-  uint16_t device;
-  uint16_t length;
-  uint8_t *data;
-};
+#include "replay.h"
 
 /* The loaded trace. */
-extern struct sim_packet *sim_packets;
+extern struct replay_packet *sim_packets;
 extern uint32_t sim_packet_count;
 extern vigor_time_t sim_span; /* last time - first time + 1 */
 /* Offset of the dynamic mbuf field carrying a packet's trace index. */

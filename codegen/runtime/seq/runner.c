@@ -15,7 +15,6 @@
  *
  * Usage: runner [--bytes] [--no-packets] TRACE.replay
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,13 +24,7 @@
 
 #include "nf.h"
 #include "digest.h"
-
-struct packet {
-  vigor_time_t time;
-  uint16_t device;
-  uint16_t length;
-  uint8_t *data;
-};
+#include "replay.h"
 
 static _Noreturn __attribute__((format(printf, 2, 3))) void
 die(int status, const char *fmt, ...) {
@@ -42,47 +35,6 @@ die(int status, const char *fmt, ...) {
   fputc('\n', stderr);
   va_end(args);
   exit(status);
-}
-
-static uint64_t read_le(const uint8_t *p, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i)
-    v = (v << 8) | p[i];
-  return v;
-}
-
-/* Reads the whole replay file; every malformed part is a clear error. */
-static struct packet *load_trace(const char *path, uint32_t *count_out) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    die(2, "%s: cannot open: %s", path, strerror(errno));
-  uint8_t header[16];
-  if (fread(header, 1, sizeof(header), f) != sizeof(header) ||
-      memcmp(header, "MTRACE1", 8) != 0)
-    die(2, "%s: not a replay file (bad header)", path);
-  uint32_t count = (uint32_t)read_le(header + 8, 4);
-  struct packet *packets = calloc(count ? count : 1, sizeof(*packets));
-  if (packets == NULL)
-    die(3, "%s: out of memory for %" PRIu32 " packets", path, count);
-  for (uint32_t i = 0; i < count; ++i) {
-    uint8_t record[12];
-    if (fread(record, 1, sizeof(record), f) != sizeof(record))
-      die(2, "%s: truncated at packet %" PRIu32, path, i);
-    packets[i].time = (vigor_time_t)read_le(record, 8);
-    packets[i].device = (uint16_t)read_le(record + 8, 2);
-    packets[i].length = (uint16_t)read_le(record + 10, 2);
-    if (packets[i].device >= NF_DEVICES)
-      die(2, "%s: packet %" PRIu32 " arrives on device %u; the NF has %d",
-          path, i, packets[i].device, NF_DEVICES);
-    packets[i].data = malloc(packets[i].length ? packets[i].length : 1);
-    if (packets[i].data == NULL)
-      die(3, "%s: out of memory at packet %" PRIu32, path, i);
-    if (fread(packets[i].data, 1, packets[i].length, f) != packets[i].length)
-      die(2, "%s: truncated inside packet %" PRIu32, path, i);
-  }
-  fclose(f);
-  *count_out = count;
-  return packets;
 }
 
 static double seconds_now(void) {
@@ -107,7 +59,11 @@ int main(int argc, char **argv) {
     return 2;
   }
   uint32_t count;
-  struct packet *packets = load_trace(path, &count);
+  char error[512];
+  int status;
+  struct replay_packet *packets = replay_load(path, NF_DEVICES, &count, error, sizeof(error), &status);
+  if (packets == NULL)
+    die(status, "%s", error);
   int *outputs = malloc(sizeof(*outputs) * (count ? count : 1));
   if (outputs == NULL)
     die(3, "%s: out of memory for %" PRIu32 " results", path, count);
