@@ -94,7 +94,7 @@ def input_name(symbol: str) -> str | None:
         return found[0]
     if symbol.startswith("mem_"):  # angr's fill for memory read before written
         return "uninitialized"
-    for name in ("device", "time", "length"):
+    for name in ("device", "time", "length", "checksum"):
         if symbol.startswith(name + "_"):
             return name
     return derived_name(symbol)

@@ -33,7 +33,7 @@ MODELLED = (
     "dchain_rejuvenate_index dchain_expire_one_index dchain_is_index_allocated "
     "dchain_free_index expire_items_single_map cht_fill_cht "
     "cht_find_preferred_available_backend sketch_allocate sketch_compute_hashes "
-    "sketch_refresh sketch_fetch sketch_touch_buckets sketch_expire"
+    "sketch_refresh sketch_fetch sketch_touch_buckets sketch_expire nf_checksum"
 ).split()
 
 
@@ -334,6 +334,16 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
         def run(self, sketch, time):
             self.record(self.info(sketch), "expire")
 
+    # ---- helpers of nf.h ----
+
+    class nf_checksum(StateCall):
+        """The one's complement sum over a buffer: a fresh value (any sum),
+        so no loop over the payload is unrolled."""
+
+        def run(self, data, length, initial):
+            model.counter += 1
+            return claripy.BVS(f"checksum_{model.counter}", 16).zero_extend(48)
+
     procedures = {
         cls.__name__: cls(display_name=cls.__name__)
         for cls in (
@@ -342,7 +352,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             dchain_allocate_new_index, dchain_rejuvenate_index, dchain_expire_one_index,
             dchain_is_index_allocated, dchain_free_index, expire_items_single_map,
             cht_find_preferred_available_backend, sketch_compute_hashes, sketch_refresh,
-            sketch_fetch, sketch_touch_buckets, sketch_expire,
+            sketch_fetch, sketch_touch_buckets, sketch_expire, nf_checksum,
         )
     }
     assert sorted(procedures) == sorted(MODELLED)

@@ -145,6 +145,15 @@ static inline unsigned nf_l4_csum_offset(uint8_t proto) {
   return proto == NF_IPPROTO_TCP ? 16u : 6u;
 }
 
+/* The 16-bit one's complement sum of `length` bytes at `data` (network
+   order, an odd last byte padded with zero) added to `initial`, folded to
+   16 bits and not complemented, as a host-order number: a TCP/UDP
+   checksum field is nf_hton16(~nf_checksum(l4, l4_length, pseudo_sum)).
+   A library function, not
+   inline: the analyses summarise it instead of unrolling a loop over the
+   payload (write payload loops with it, not by hand). */
+uint16_t nf_checksum(const void *data, uint16_t length, uint32_t initial);
+
 /* RFC 1624 incremental checksum update: `csum` (network order) covering a
    16-bit word that changes from `old` to `new_` (both network order). */
 static inline uint16_t nf_csum_update16(uint16_t csum, uint16_t old,
