@@ -2,7 +2,9 @@
 
 angr logs at import time (e.g. that its optional unicorn engine is absent)
 and sets its loggers' levels then, so the import is silenced and the levels
-set afterwards.  claripy's z3 backend is tuned (see below).
+set afterwards.  claripy's z3 backend is tuned (see below), and VEX helpers
+angr lacks but real NFs' -O2 builds use are added (SSE4.2 crc32: hardware
+hashing, as in DPDK's rte_hash_crc).
 """
 import logging
 import threading
@@ -14,6 +16,7 @@ try:
     import angr
     import claripy
     import z3
+    from angr.engines.vex.claripy import ccall
     from claripy.backends.backend_z3 import BackendZ3
 finally:
     logging.disable(logging.NOTSET)
@@ -40,5 +43,26 @@ def _solver_without_introspection(self, timeout=None, max_memory=None):
 
 
 BackendZ3.solver = _solver_without_introspection
+
+#: CRC-32C (Castagnoli), reflected: the polynomial of the x86 crc32 instruction.
+CRC32C_POLY = 0x82F63B78
+
+
+def crc32c_update(crc: claripy.ast.BV, data: claripy.ast.BV, bits: int) -> claripy.ast.BV:
+    """VEX's amd64g_calc_crc32{b,w,l,q} as a bit-vector function: the low
+    `bits` of `data` folded into `crc` (both 64 bits), one shift per bit.
+    Exact (CRC is linear over GF(2)), so keys hashed with it keep their
+    fields, marked as a hash."""
+    crc = crc ^ (data & ((1 << bits) - 1))
+    poly = claripy.BVV(CRC32C_POLY, 64)
+    zero = claripy.BVV(0, 64)
+    for _ in range(bits):
+        crc = claripy.LShR(crc, 1) ^ claripy.If(crc[0] == 1, poly, zero)
+    return crc
+
+
+for _bits, _suffix in ((8, "b"), (16, "w"), (32, "l"), (64, "q")):
+    setattr(ccall, f"amd64g_calc_crc32{_suffix}",
+            lambda state, crc, data, bits=_bits: crc32c_update(crc, data, bits))
 
 __all__ = ["angr", "claripy"]

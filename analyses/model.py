@@ -8,11 +8,13 @@ Its JSON schema (top-level keys kept stable):
     source        path of the NF's C file
     devices       number of devices (NF_DEVICES)
     paths         [Path]        one per explored nf_process path
-    objects       [StateObject] allocated by nf_init, in allocation order
+    objects       [StateObject] allocated by nf_init, in allocation order, then
+                  the NF's variables nf_process reads or writes (kind "global")
     accesses      [Access]      state calls of nf_process, merged across paths
     relations     [Relation]    fields that must be equal across devices
     packet_writes [PacketWrite] packet fields rewritten, per path
     stats         Stats         paths, seconds, peak RSS, warnings, complete
+    variables     [Variable]    every writable variable with static storage
 
 Packet fields use the canonical names of NF_CONTRACT.md ("ipv4.src",
 "l4.dport", "ipv4.src/24" for a prefix).  A key is the list of its parts in
@@ -31,10 +33,11 @@ from typing import Any
 
 #: Operation classes of a state access.
 OPS = ("read", "write", "create", "update", "verify", "destroy", "expire")
-#: Kinds of state objects.
-KINDS = ("map", "vector", "dchain", "cht", "sketch")
+#: Kinds of state objects: the state API's, and "global" for a variable of
+#: the NF (file-scope or static) that nf_process uses directly.
+KINDS = ("map", "vector", "dchain", "cht", "sketch", "global")
 #: Schema version of the JSON document.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,13 @@ class StateObject:
     elem_size: bytes of a vector cell; order: position among nf_init's
     allocations; written: whether nf_process ever writes it (creates,
     updates, destroys or expires count as writes).
+
+    A "global" object is a variable of the NF: capacity is its element
+    count (1 for a scalar or struct), elem_size the element's bytes, order
+    follows the allocations; written means nf_process writes it and a later
+    packet may read what it wrote (a variable every packet overwrites before
+    reading is scratch, not state); symbol is its ELF symbol ("next.0" for a
+    block-scope static) and decl its declaration ("nf.c:12").
     """
 
     name: str
@@ -56,6 +66,13 @@ class StateObject:
     elem_size: int | None = None
     order: int = 0
     written: bool = False
+    symbol: str | None = None
+    decl: str | None = None
+
+    @property
+    def allocated(self) -> bool:
+        """Whether nf_init allocates it through the state API (not a variable)."""
+        return self.kind != "global"
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,19 @@ class ExploredPath:
 
 
 @dataclass(frozen=True)
+class Variable:
+    """A writable variable of the NF with static storage: C name (block-scope
+    statics as "function.name"), ELF symbol, declaration, bytes, and whether
+    it holds state API handles (then the objects it holds share its fate)."""
+
+    name: str
+    symbol: str
+    decl: str
+    size: int
+    holds_handles: bool = False
+
+
+@dataclass(frozen=True)
 class Stats:
     """Cost and completeness of the exploration, its warnings (uninitialized
     reads, budgets hit, errors on a path) and the assumptions it made."""
@@ -146,6 +176,7 @@ class Analysis:
     relations: list[Relation]
     packet_writes: list[PacketWrite]
     stats: Stats
+    variables: list[Variable] = field(default_factory=list)
 
     def object(self, name: str) -> StateObject:
         """The object called `name` (KeyError if there is none)."""
@@ -181,6 +212,7 @@ class Analysis:
             relations=[Relation(**r) for r in doc["relations"]],
             packet_writes=[PacketWrite(**w) for w in doc["packet_writes"]],
             stats=Stats(**doc["stats"]),
+            variables=[Variable(**v) for v in doc.get("variables", [])],
         )
 
     @classmethod

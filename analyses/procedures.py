@@ -10,6 +10,13 @@ counts), so both outcomes are explored.
 
 Fresh symbols are named `<object>.<what>_<n>` so that analyses/fields.py can
 tell a value derived from state ("flow_chain.index") from packet bytes.
+
+The summaries are consistent along a path: a key put into a map is found
+there again (with its value) until erased, an erased key is not found, an
+index freed from a dchain is not allocated, and so on; expiry forgets what
+the path knew of the expired objects.  Allocation arguments are checked as
+the state library checks them, so a capacity the library refuses is an
+error of the analysis, naming the call, not a failure at run time.
 """
 from __future__ import annotations
 
@@ -25,6 +32,10 @@ INIT_VECTOR_BASE = 0x10_0000_0000
 INIT_VECTOR_STRIDE = 0x1000_0000
 CELL_BASE = 0x20_0000_0000
 CELL_STRIDE = 0x1_0000
+
+#: Capacities the state library accepts (codegen/runtime/state/*.c).
+MAX_CAPACITY = 1 << 30
+MAX_SKETCH_CAPACITY = 1 << 28
 
 #: Functions of the state API modelled here (analyses/nf_source.STATE_API).
 MODELLED = (
@@ -66,14 +77,24 @@ class Event:
     conditions: frozenset = frozenset()
 
 
+class ContractViolation(angr.errors.SimProcedureError):
+    """A state call the library would refuse; `call` is its return address."""
+
+    def __init__(self, message: str, call: int):
+        super().__init__(message)
+        self.call = call
+
+
 @dataclass
 class Model:
-    """The objects nf_init allocated and the phase being explored."""
+    """The objects nf_init allocated and the phase being explored;
+    `incomplete` lists what the model could not follow exactly."""
 
     objects: dict[int, ObjectInfo] = field(default_factory=dict)
     phase: str = "init"
     counter: int = 0
     warnings: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
 
     def new(self, kind: str, capacity: int, **extra) -> ObjectInfo:
         """Register an allocation of nf_init and give it a handle."""
@@ -97,11 +118,16 @@ class Model:
         return claripy.BVS(f"{owner.name or owner.kind}.{what}_{self.counter}", bits)
 
 
+#: A map entry the path erased (map_entries value).
+_ABSENT = object()
+
+
 def _events(state: angr.SimState) -> tuple[Event, ...]:
     return state.globals.get("events", ())
 
 
-def _conditions(state: angr.SimState) -> frozenset:
+def condition_variables(state: angr.SimState) -> frozenset:
+    """The symbols the path condition so far depends on."""
     names = set()
     for constraint in state.solver.constraints:
         names |= constraint.variables
@@ -139,7 +165,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             if model.phase != "process":
                 return
             call = self.state.solver.eval(self.state.memory.load(self.state.regs.rsp, 8, endness="Iend_LE"))
-            event = Event(owner.name, op, key, call=call, conditions=_conditions(self.state), **extra)
+            event = Event(owner.name, op, key, call=call, conditions=condition_variables(self.state), **extra)
             self.state.globals["events"] = _events(self.state) + (event,)
 
         def store_int(self, pointer, value, bits=32) -> None:
@@ -149,38 +175,79 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
         def load_key(self, owner: ObjectInfo, pointer):
             return self.state.memory.load(pointer, owner.key_size or 1)
 
+        def call_address(self) -> int:
+            return self.state.solver.eval(self.state.memory.load(self.state.regs.rsp, 8, endness="Iend_LE"))
+
+        def capacity(self, value, what: str, limit: int = MAX_CAPACITY) -> int:
+            """An allocation size the library accepts, else ContractViolation."""
+            number = self.int_arg(value)
+            if not 0 < number <= limit:
+                raise ContractViolation(
+                    f"{self.display_name}: {what} {number} is outside 1..{limit} (2^{limit.bit_length() - 1}), "
+                    "which the state library refuses (nf_init would fail)", self.call_address())
+            return number
+
+        def known(self, table: str) -> dict:
+            """What this path knows of map entries or dchain indexes."""
+            return self.state.globals.get(table, {})
+
+        def learn(self, table: str, key, value) -> None:
+            if model.phase != "process":  # later packets may have changed nf_init's entries
+                return
+            entries = dict(self.known(table))
+            entries[key] = value
+            self.state.globals[table] = entries
+
+        def forget(self, table: str, handle: int) -> None:
+            self.state.globals[table] = {k: v for k, v in self.known(table).items() if k[0] != handle}
+
     # ---- allocation (nf_init) ----
 
     class map_allocate(StateCall):
         def run(self, keq, khash, capacity, map_out):
             khash_addr = self.state.solver.eval(khash)
-            info = model.new("map", self.int_arg(capacity), khash=khash_addr)
+            info = model.new("map", self.capacity(capacity, "capacity"), khash=khash_addr)
             self.store_int(map_out, info.handle, 64)
             return 1
 
     class vector_allocate(StateCall):
         def run(self, elem_size, capacity, init_elem, vector_out):
-            info = model.new("vector", self.int_arg(capacity), elem_size=self.int_arg(elem_size))
+            size = self.int_arg(elem_size)
+            if size <= 0 or size >= 1 << 31:
+                raise ContractViolation(f"vector_allocate: element size {size} is not positive, "
+                                        "which the state library refuses", self.call_address())
+            info = model.new("vector", self.capacity(capacity, "capacity"), elem_size=size)
             self.store_int(vector_out, info.handle, 64)
             return 1
 
     class dchain_allocate(StateCall):
         def run(self, index_range, chain_out):
-            info = model.new("dchain", self.int_arg(index_range))
+            info = model.new("dchain", self.capacity(index_range, "index range"))
             self.store_int(chain_out, info.handle, 64)
             return 1
 
     class sketch_allocate(StateCall):
         def run(self, kh, capacity, threshold, sketch_out):
-            info = model.new("sketch", self.int_arg(capacity), khash=self.state.solver.eval(kh))
+            info = model.new("sketch", self.capacity(capacity, "capacity", MAX_SKETCH_CAPACITY),
+                             khash=self.state.solver.eval(kh))
             self.store_int(sketch_out, info.handle, 64)
             return 1
 
     class cht_fill_cht(StateCall):
         def run(self, cht, height, backends):
             info = self.info(cht)
+            rows, columns = self.int_arg(height), self.int_arg(backends)
+            why = ("the backend capacity is 0" if columns == 0 else
+                   f"the height {rows} is not a prime larger than the backend capacity {columns}"
+                   if rows <= columns or any(rows % d == 0 for d in range(2, int(rows ** 0.5) + 1))
+                   else f"its cells are {info.elem_size} bytes, not 4" if info.elem_size != 4
+                   else f"{rows} x {columns} cells do not fit its {info.capacity}" if rows * columns > info.capacity
+                   else "")
+            if why:
+                raise ContractViolation(f"cht_fill_cht: {why}, so the state library refuses it "
+                                        "(nf_init would fail)", self.call_address())
             info.kind = "cht"
-            info.capacity = self.int_arg(height) * self.int_arg(backends)
+            info.capacity = rows * columns
             return 1
 
     # ---- maps ----
@@ -188,7 +255,13 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
     class map_get(StateCall):
         def run(self, map_, key, value_out):
             owner = self.info(map_)
-            self.record(owner, "read", self.load_key(owner, key))
+            key_value = self.load_key(owner, key)
+            self.record(owner, "read", key_value)
+            entry = self.known("map_entries").get((owner.handle, hash(key_value)))
+            if entry is not None:  # put or erased earlier on this path
+                if entry is not _ABSENT:
+                    self.store_int(value_out, entry)
+                return claripy.BVV(0 if entry is _ABSENT else 1, 32)
             found = _bool(model, self.state, owner, "found")
             self.store_int(value_out, _index(model, self.state, owner, "value", owner.capacity))
             return found
@@ -196,12 +269,17 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
     class map_put(StateCall):
         def run(self, map_, key, value):
             owner = self.info(map_)
-            self.record(owner, "write", self.load_key(owner, key), stored=value[31:0])
+            key_value = self.load_key(owner, key)
+            self.record(owner, "write", key_value, stored=value[31:0])
+            if self.known("map_entries").get((owner.handle, hash(key_value)), _ABSENT) is _ABSENT:
+                self.learn("map_entries", (owner.handle, hash(key_value)), value[31:0])
 
     class map_erase(StateCall):
         def run(self, map_, key, trash):
             owner = self.info(map_)
-            self.record(owner, "destroy", self.load_key(owner, key))
+            key_value = self.load_key(owner, key)
+            self.record(owner, "destroy", key_value)
+            self.learn("map_entries", (owner.handle, hash(key_value)), _ABSENT)
 
     class map_size(StateCall):
         def run(self, map_):
@@ -249,6 +327,13 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
 
     # ---- double chains ----
 
+    class ChainCall(StateCall):
+        """Base of the dchain calls that consult what the path knows."""
+
+        def allocated(self, owner: ObjectInfo, index):
+            """What the path knows of `index`: 1, 0 or None (unknown)."""
+            return self.known("dchain_indexes").get((owner.handle, hash(index[31:0])))
+
     class dchain_allocate_new_index(StateCall):
         def run(self, chain, index_out, time):
             owner = self.info(chain)
@@ -256,37 +341,45 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             index = _index(model, self.state, owner, "index", owner.capacity)
             self.record(owner, "create", index)
             self.store_int(index_out, index)
+            self.learn("dchain_indexes", (owner.handle, hash(index)), ok)
             return ok
 
-    class dchain_rejuvenate_index(StateCall):
+    class dchain_rejuvenate_index(ChainCall):
         def run(self, chain, index, time):
             owner = self.info(chain)
             self.record(owner, "update", index[31:0])
-            return _bool(model, self.state, owner, "ret")
+            known = self.allocated(owner, index)
+            return known if known is not None else _bool(model, self.state, owner, "ret")
 
     class dchain_expire_one_index(StateCall):
         def run(self, chain, index_out, time):
             owner = self.info(chain)
             self.record(owner, "expire")
+            self.forget("dchain_indexes", owner.handle)
             self.store_int(index_out, _index(model, self.state, owner, "index", owner.capacity))
             return _bool(model, self.state, owner, "ret")
 
-    class dchain_is_index_allocated(StateCall):
+    class dchain_is_index_allocated(ChainCall):
         def run(self, chain, index):
             owner = self.info(chain)
             self.record(owner, "verify", index[31:0])
-            return _bool(model, self.state, owner, "found")
+            known = self.allocated(owner, index)
+            return known if known is not None else _bool(model, self.state, owner, "found")
 
-    class dchain_free_index(StateCall):
+    class dchain_free_index(ChainCall):
         def run(self, chain, index):
             owner = self.info(chain)
             self.record(owner, "destroy", index[31:0])
-            return _bool(model, self.state, owner, "ret")
+            known = self.allocated(owner, index)
+            self.learn("dchain_indexes", (owner.handle, hash(index[31:0])), claripy.BVV(0, 32))
+            return known if known is not None else _bool(model, self.state, owner, "ret")
 
     class expire_items_single_map(StateCall):
         def run(self, chain, vector, map_, time):
             for handle in (chain, vector, map_):
                 self.record(self.info(handle), "expire")
+            self.forget("dchain_indexes", self.info(chain).handle)
+            self.forget("map_entries", self.info(map_).handle)
             owner = self.info(chain)
             return _index(model, self.state, owner, "ret", owner.capacity + 1)
 

@@ -22,6 +22,7 @@ from analyses.model import (
     Relation,
     StateObject,
     Stats,
+    Variable,
 )
 from analyses.nf_source import NFSource
 from analyses.procedures import Event
@@ -53,6 +54,9 @@ def build_report(ex: Exploration) -> Analysis:
         StateObject(o.name, o.kind, o.capacity, o.key_size, o.elem_size, o.order, o.name in written)
         for o in sorted(ex.model.objects.values(), key=lambda o: o.order)
     ]
+    global_objects, notes = _global_objects(
+        ex, {a.object for a in accesses} - {o.name for o in objects}, len(objects))
+    objects += global_objects
     return Analysis(
         nf=ex.nf.name,
         source=str(ex.nf.path),
@@ -63,8 +67,30 @@ def build_report(ex: Exploration) -> Analysis:
         relations=_key_relations(ex) + _cell_relations(ex),
         packet_writes=[w for p in ex.paths if (w := _packet_write(p))],
         stats=Stats(len(ex.paths), round(ex.seconds, 3), round(ex.peak_rss_mb, 1),
-                    ex.warnings, ex.complete, list(ASSUMPTIONS)),
+                    ex.warnings, ex.complete, list(ASSUMPTIONS) + notes),
+        variables=[Variable(v.name, v.symbol, v.decl, v.size,
+                            any(v.address <= slot < v.address + v.size for slot in ex.handle_slots))
+                   for v in ex.variables],
     )
+
+
+def _global_objects(ex: Exploration, accessed: set[str], first: int) -> tuple[list[StateObject], list[str]]:
+    """The NF's variables that nf_process uses, as objects of kind "global",
+    and notes on those it uses as scratch.  A written variable is state when
+    some path depends on what it held at entry (or when the exploration
+    was incomplete: then nothing proves it is scratch)."""
+    carried = set().union(*(p.carried for p in ex.paths)) if ex.paths else set()
+    objects, notes = [], []
+    for variable in ex.variables:
+        if variable.name not in accessed:
+            continue
+        state = variable.name in ex.written and (variable.name in carried or not ex.complete)
+        if variable.name in ex.written and not state:
+            notes.append(f"{variable.name} ({variable.decl}) is written by nf_process, but every packet "
+                         "writes it before reading it: scratch, not state (each core keeps its own copy)")
+        objects.append(StateObject(variable.name, "global", variable.count, None, variable.elem_size,
+                                   first + len(objects), state, variable.symbol, variable.decl))
+    return objects, notes
 
 
 def output_name(path: PathResult) -> str:
@@ -109,7 +135,9 @@ def _event_key(event: Event) -> tuple[list[str], str, dict | None]:
 
 
 def _short(expr: claripy.ast.Base, limit: int = 160) -> str:
-    text = str(expr).replace("\n", " ")
+    """At most `limit` characters of an expression, printed to a bounded
+    depth (printing a whole hash expression can take minutes)."""
+    text = expr.shallow_repr(max_depth=6).replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

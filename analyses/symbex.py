@@ -9,13 +9,23 @@ Stages (each named in progress reports and errors):
   explore  nf_process runs on a fully symbolic packet (`pkt_<o>` per byte,
            `l4_<c>` per byte of the L4 header reached through IHL), symbolic
            length, device and time; every finished path is summarised at
-           once (`PathResult`) and its state dropped.
+           once (`PathResult`) and its state dropped.  Memory accesses are
+           watched (analyses/memory.py): the NF's own variables are state
+           too.  When a path writes one, exploration starts again with that
+           variable's content symbolic (what earlier packets left in it),
+           until no new variable is written.
 
 Exploration stops at the first budget exceeded (seconds, paths, memory,
-blocks on one path), reporting what was found so far as incomplete.
+blocks on one path, a loop over the packet's length), reporting what was
+found so far as incomplete.  Budgets are checked before every basic block,
+so a stop lands within one block of the budget.  Anything the analysis
+cannot follow exactly (an errored path, an unmodelled instruction or
+write, a key it could not size) also makes the report incomplete, with a
+warning naming the cause and the source line.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import resource
@@ -39,7 +49,16 @@ from analyses.nf_source import (
     private_path,
     resolve_nf,
 )
-from analyses.procedures import MODELLED, Event, Model, build_procedures
+from analyses.memory import GLOBAL_CELL_BASE, MemoryWatch, Region, stored_values
+from analyses.procedures import (
+    CELL_BASE,
+    MODELLED,
+    ContractViolation,
+    Event,
+    Model,
+    build_procedures,
+)
+from analyses.variables import Variable, read_variables
 from codegen.runtime import INCLUDE_DIR, RUNTIME_HEADERS
 
 
@@ -52,6 +71,11 @@ L4_BYTES = 64
 ETHER_HEADER = 14
 #: Stack below nf_process's frame made symbolic (uninitialized) at entry.
 STACK_BYTES = 0x4000
+#: A path that has checked the packet length this many times is looping
+#: over the packet (one path per length): stopped, with the loop named.
+LENGTH_CHECKS = 48
+#: Rounds of exploration (each makes newly written variables symbolic).
+ROUNDS = 4
 
 
 class AnalysisError(MaestroError):
@@ -86,7 +110,8 @@ class PathResult:
     devices: input devices the path's conditions allow; output: the return
     value; events: state calls in order; writes: packet byte offsets
     (absolute "pkt" or "l4") whose content changed, with the new value;
-    constraints: the path condition.
+    constraints: the path condition; carried: variables whose content at
+    entry (what earlier packets left) this path depends on.
     """
 
     id: int
@@ -96,6 +121,7 @@ class PathResult:
     events: tuple[Event, ...]
     writes: dict[tuple[str, int], claripy.ast.BV]
     constraints: list[claripy.ast.Bool]
+    carried: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -111,6 +137,11 @@ class Exploration:
     peak_rss_mb: float
     warnings: list[str] = field(default_factory=list)
     complete: bool = True
+    #: the NF's variables with static storage, and those nf_process wrote
+    variables: list[Variable] = field(default_factory=list)
+    written: set[str] = field(default_factory=set)
+    #: addresses of the words of variables that hold state handles
+    handle_slots: set[int] = field(default_factory=set)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -144,6 +175,11 @@ def nf_devices(nf: NFSource, defines: Mapping[str, object] | None) -> int:
     return int(match.group(1)) if match else 2
 
 
+class _Stop(Exception):
+    """Raised from inside a step when a budget is exceeded (not an angr error,
+    so it leaves the simulation manager instead of erroring one path)."""
+
+
 def explore(
     spec: str | Path | NFSource,
     *,
@@ -175,48 +211,95 @@ def explore(
     for name, procedure in build_procedures(model).items():
         project.hook_symbol(name, procedure)
     init_state = _run_init(project, model, nf)
-    _name_objects(project, model, init_state)
+    base = project.loader.main_object.mapped_base
+    variables = [dataclasses.replace(v, address=v.address + base)
+                 for v in read_variables(so, nf.path) if not v.constant]
+    slots = _name_objects(project, model, init_state, variables)
     _probe_key_sizes(project, model, init_state)
 
-    report("explore")
     model.phase = "process"
-    state, device = _process_state(project, init_state, devices)
-    simgr = project.factory.simulation_manager(state)
-    paths: list[PathResult] = []
-    warnings: list[str] = []
-    complete = True
-    while simgr.active:
-        exceeded = _exceeded(budgets, started, len(paths), simgr)
-        if cancel and cancel():
-            exceeded = "cancelled"
-        if exceeded:
-            warnings.append(f"stopped: {exceeded}; the report holds the {len(paths)} paths "
-                            "finished before, and is incomplete")
-            complete = False
+    symbolic: set[str] = set()
+    for round_ in range(ROUNDS):
+        report("explore", text="" if not round_ else
+               f"again, with what earlier packets leave in {', '.join(sorted(symbolic))}")
+        watch = MemoryWatch(variables, slots, set(symbolic), _regions(project),
+                            lambda address: _site_text(project, address))
+        paths, warnings, complete = _explore_paths(project, init_state, devices, watch, budgets,
+                                                   started, cancel, report)
+        if not complete or watch.written <= symbolic:
             break
-        simgr.step()
-        for finished in simgr.deadended:
-            paths.append(_summarise(len(paths), finished, device, devices))
-            if uninitialized := _uninitialized(paths[-1]):
-                warnings.append(f"path {paths[-1].id} uses uninitialized memory "
-                                f"({', '.join(uninitialized)}): the NF reads something it never wrote")
-        simgr.drop(stash="deadended")
-        for errored in simgr.errored:
-            warnings.append(_describe_error(project, errored))
-        simgr.drop(stash="errored")
-        if simgr.unconstrained:
-            warnings.append(f"{len(simgr.unconstrained)} path(s) jumped to an unconstrained address")
-            simgr.drop(stash="unconstrained")
-        report("explore", len(paths), len(simgr.active))
+        symbolic |= watch.written
+    else:
+        warnings.append(f"stopped: variables written by nf_process kept changing after {ROUNDS} rounds "
+                        f"({', '.join(sorted(watch.written))}); the report is incomplete")
+        complete = False
 
     call_sites = _call_sites(project, {e.call for p in paths for e in p.events})
-    warnings = model.warnings + warnings
-    if any(w.startswith("error") for w in warnings):
+    warnings = model.warnings + [f"incomplete: {w}" for w in watch.problems] + warnings
+    if watch.problems or model.incomplete:
+        complete = False
+    if not paths:
+        warnings.append("no path of nf_process finished: nothing was analysed")
         complete = False
     seconds = time.perf_counter() - started
     report("done", len(paths), 0, f"{len(paths)} paths in {seconds:.1f} s")
     return Exploration(nf, devices, model, paths, call_sites, seconds, _peak_rss_mb(),
-                       warnings, complete)
+                       warnings, complete, variables, watch.written, slots)
+
+
+def _explore_paths(project: angr.Project, init_state: angr.SimState, devices: int,
+                   watch: MemoryWatch, budgets: Budgets, started: float,
+                   cancel: Callable[[], bool] | None, report) -> tuple[list[PathResult], list[str], bool]:
+    """One exploration of nf_process: (paths, warnings, complete)."""
+    state, device = _process_state(project, init_state, devices, watch)
+    paths: list[PathResult] = []
+    warnings: list[str] = []
+
+    def check(_state=None) -> None:
+        if cancel and cancel():
+            raise _Stop("cancelled")
+        if time.perf_counter() - started > budgets.seconds:
+            raise _Stop(f"time budget of {budgets.seconds:g} s exceeded")
+        if _current_rss_mb() > budgets.memory_mb:
+            raise _Stop(f"memory budget of {budgets.memory_mb:g} MB exceeded")
+
+    state.inspect.b("irsb", when=angr.BP_BEFORE, action=check)
+    simgr = project.factory.simulation_manager(state)
+    try:
+        while simgr.active:
+            check()
+            if exceeded := _exceeded(budgets, len(paths), simgr):
+                raise _Stop(exceeded)
+            simgr.step()
+            for finished in simgr.deadended:
+                paths.append(_summarise(len(paths), finished, device, devices))
+                if uninitialized := _uninitialized(paths[-1]):
+                    warnings.append(f"path {paths[-1].id} uses uninitialized memory "
+                                    f"({', '.join(uninitialized)}): the NF reads something it never wrote")
+            simgr.drop(stash="deadended")
+            for errored in simgr.errored:
+                warnings.append(f"incomplete: {_describe_error(project, errored)}")
+            simgr.drop(stash="errored")
+            if simgr.unconstrained:
+                warnings.append(f"incomplete: {len(simgr.unconstrained)} path(s) jumped to an "
+                                "address the analysis cannot determine")
+                simgr.drop(stash="unconstrained")
+            report("explore", len(paths), len(simgr.active))
+    except _Stop as stop:
+        warnings.append(f"stopped: {stop}; the report holds the {len(paths)} paths finished before, "
+                        "and is incomplete")
+        return paths, warnings, False
+    return paths, warnings, not any(w.startswith("incomplete") for w in warnings)
+
+
+def _regions(project: angr.Project) -> list[Region]:
+    """Where nf_process may write besides the stack and the NF's variables."""
+    return [
+        Region(PACKET_ADDRESS, PACKET_ADDRESS + PACKET_BYTES, "packet"),
+        Region(L4_ADDRESS, L4_ADDRESS + L4_BYTES, "L4 header"),
+        Region(CELL_BASE, GLOBAL_CELL_BASE, "vector cells"),
+        Region(GLOBAL_CELL_BASE, GLOBAL_CELL_BASE + 0x10_0000_0000, "variable cells"),
+    ]
 
 
 def _check_imports(project: angr.Project, nf: NFSource) -> None:
@@ -247,28 +330,40 @@ def _run_init(project: angr.Project, model: Model, nf: NFSource) -> angr.SimStat
     return ends[0]
 
 
-def _name_objects(project: angr.Project, model: Model, state: angr.SimState) -> None:
-    """Name each object after the file-scope variable holding its handle."""
+def _name_objects(project: angr.Project, model: Model, state: angr.SimState,
+                  variables: list[Variable]) -> set[int]:
+    """Name each object after the variable (or member, "state.flows") that
+    holds its handle; returns the addresses of those handle words."""
     by_handle = model.objects
+    slots: set[int] = set()
+    holders = [(v.address, v.size, v.field_at) for v in variables]
+    known = {v.address for v in variables}
     for symbol in project.loader.main_object.symbols:
-        if symbol.type != SymbolType.TYPE_OBJECT or symbol.size < 8:
-            continue
-        for offset in range(0, symbol.size - 7, 8):
-            word = state.memory.load(symbol.rebased_addr + offset, 8, endness="Iend_LE")
+        if symbol.type == SymbolType.TYPE_OBJECT and symbol.rebased_addr not in known:
+            holders.append((symbol.rebased_addr, symbol.size,
+                            lambda offset, s=symbol: s.name if s.size == 8 else f"{s.name}[{offset // 8}]"))
+    for address, size, name_at in holders:
+        for offset in range(0, size - 7, 8):
+            word = state.memory.load(address + offset, 8, endness="Iend_LE", inspect=False)
             if word.symbolic:
                 continue
             info = by_handle.get(state.solver.eval(word))
-            if info is not None and not info.name:
-                info.name = symbol.name if symbol.size == 8 else f"{symbol.name}[{offset // 8}]"
+            if info is not None:
+                slots.add(address + offset)
+                if not info.name:
+                    info.name = name_at(offset)
     for info in by_handle.values():
         if not info.name:
             info.name = f"{info.kind}#{info.order}"
             model.warnings.append(f"the {info.kind} allocated {info.order + 1}th in nf_init is not "
                                   "kept in a file-scope variable")
+    return slots
 
 
 def _probe_key_sizes(project: angr.Project, model: Model, init: angr.SimState) -> None:
-    """Key size of each map/sketch: the bytes its key-hash callback reads."""
+    """Key size of each map/sketch: the bytes its key-hash callback reads.
+    A probe that does not run to its end leaves the size unknown, and the
+    analysis incomplete: a key sized too short relates too few fields."""
     probe = 0x6000_0000
     for info in model.objects.values():
         if info.khash is None:
@@ -287,6 +382,14 @@ def _probe_key_sizes(project: angr.Project, model: Model, init: angr.SimState) -
         state.inspect.b("mem_read", when=angr.BP_AFTER, action=on_read)
         simgr = project.factory.simulation_manager(state)
         simgr.run(n=10000)
+        function = _call_sites(project, {info.khash + 1}).get(info.khash + 1, ("?", "?"))
+        if simgr.errored or simgr.active or not simgr.deadended:
+            why = (_describe_error(project, simgr.errored[0]) if simgr.errored
+                   else "it did not return within 10,000 blocks")
+            model.incomplete.append(f"could not size the key of {info.name}: its hash function "
+                                    f"{function[1]}() did not run to its end ({why})")
+            info.key_size = max(reads, default=0) or None
+            continue
         info.key_size = max(reads, default=0) or None
         if info.key_size is None:
             model.warnings.append(f"could not size the key of {info.name}: its hash reads no key bytes")
@@ -306,8 +409,9 @@ ASSUMPTIONS = (
 )
 
 
-def _process_state(project: angr.Project, init: angr.SimState, devices: int):
-    """The entry state of nf_process with the symbolic inputs in place."""
+def _process_state(project: angr.Project, init: angr.SimState, devices: int, watch: MemoryWatch):
+    """The entry state of nf_process with the symbolic inputs in place and
+    its memory accesses watched."""
     device = claripy.BVS("device", 16)
     length = claripy.BVS("length", 16)
     now = claripy.BVS("time", 64)
@@ -326,36 +430,47 @@ def _process_state(project: angr.Project, init: angr.SimState, devices: int):
     state.memory.store(rsp - STACK_BYTES, claripy.BVS("mem_stack", 8 * STACK_BYTES))
     state.solver.add(device < devices, length <= PACKET_BYTES)
     state.globals["events"] = ()
-    ihl = state.memory.load(PACKET_ADDRESS + ETHER_HEADER, 1)
-    l4_start = PACKET_ADDRESS + ETHER_HEADER + (ihl & 0x0F).zero_extend(56) * 4
-
-    def redirect(s: angr.SimState, kind: str) -> None:
-        address = getattr(s.inspect, f"mem_{kind}_address")
-        if not isinstance(address, claripy.ast.BV) or not address.symbolic:
-            return
-        offsets = s.solver.eval_upto(address - l4_start, 2)
-        if len(offsets) == 1 and offsets[0] < L4_BYTES:
-            setattr(s.inspect, f"mem_{kind}_address", claripy.BVV(L4_ADDRESS + offsets[0], 64))
-
-    state.inspect.b("mem_read", when=angr.BP_BEFORE, action=lambda s: redirect(s, "read"))
-    state.inspect.b("mem_write", when=angr.BP_BEFORE, action=lambda s: redirect(s, "write"))
+    watch.fill_symbolic(state)
+    ihl = state.memory.load(PACKET_ADDRESS + ETHER_HEADER, 1, inspect=False)
+    watch.l4_start = PACKET_ADDRESS + ETHER_HEADER + (ihl & 0x0F).zero_extend(56) * 4
+    watch.l4_address, watch.l4_bytes = L4_ADDRESS, L4_BYTES
+    watch.install(state)
     return state, device
 
 
-def _exceeded(budgets: Budgets, started: float, paths: int, simgr) -> str | None:
-    if time.perf_counter() - started > budgets.seconds:
-        return f"time budget of {budgets.seconds:g} s exceeded"
+def _exceeded(budgets: Budgets, paths: int, simgr) -> str | None:
+    """The path and per-path budgets (time and memory are checked per block)."""
     if paths >= budgets.paths:
         return f"path budget of {budgets.paths} exceeded"
-    if _current_rss_mb() > budgets.memory_mb:
-        return f"memory budget of {budgets.memory_mb:g} MB exceeded"
     for state in simgr.active:
         if state.history.depth > budgets.blocks_per_path:
-            loop = Counter(list(state.history.bbl_addrs)[-200:]).most_common(1)[0][0]
-            line = _call_sites(state.project, {loop + 1}).get(loop + 1, ("?", "?"))
             return (f"block budget of {budgets.blocks_per_path} on one path exceeded in "
-                    f"{line[1]}() at {line[0]} (a loop the analysis cannot bound)")
+                    f"{_hottest_block(state)} (a loop the analysis cannot bound)")
+        if _length_checks(state) > LENGTH_CHECKS:
+            return (f"nf_process loops over the packet's length in {_hottest_block(state)}: one path "
+                    "per packet length, which no budget can cover. A checksum over the payload "
+                    "belongs in nf_checksum() (nf.h), which the analysis summarises; other loops "
+                    "need a constant bound")
     return None
+
+
+def _hottest_block(state: angr.SimState) -> str:
+    """"f() at file.c:12" of the block a path visited most lately (its loop)."""
+    loop = Counter(list(state.history.bbl_addrs)[-200:]).most_common(1)[0][0]
+    file_line, function = _call_sites(state.project, {loop + 1}).get(loop + 1, ("?", "?"))
+    return f"{function}() at {file_line}"
+
+
+def _length_checks(state: angr.SimState) -> int:
+    """How many of the path's constraints involve the packet length (counted
+    incrementally: constraints are only ever added)."""
+    seen, count = state.globals.get("length_checks", (0, 0))
+    constraints = state.solver.constraints
+    for constraint in constraints[seen:]:
+        if any(v.startswith("length_") for v in constraint.variables):
+            count += 1
+    state.globals["length_checks"] = (len(constraints), count)
+    return count
 
 
 def _summarise(index: int, state: angr.SimState, device, devices: int) -> PathResult:
@@ -368,15 +483,27 @@ def _summarise(index: int, state: angr.SimState, device, devices: int) -> PathRe
             value = state.memory.load(base + offset, 1, inspect=False, disable_actions=True)
             if not (value.op == "BVS" and value.args[0].startswith(f"{region}_{offset}_")):
                 writes[(region, offset)] = value
+    events = state.globals.get("events", ())
+    constraints = list(state.solver.constraints)
+    names = set(output.variables)
+    for expr in [*constraints, *writes.values(), *stored_values(state),
+                 *(x for e in events for x in (e.key, e.stored) if x is not None)]:
+        names |= expr.variables
+    carried = frozenset(m.group(1) for n in names if (m := _CELL.match(n)))
     return PathResult(
         id=index,
         devices=sorted(state.solver.eval_upto(device, devices + 1)),
         output=output,
         outputs=[o - (1 << 32) if o >= 1 << 31 else o for o in outputs],
-        events=state.globals.get("events", ()),
+        events=events,
         writes=writes,
-        constraints=list(state.solver.constraints),
+        constraints=constraints,
+        carried=carried,
     )
+
+
+#: A symbol standing for what a variable held at entry (analyses/memory.py).
+_CELL = re.compile(r"^(.+)\.cell_\d+_\d+_\d+$")
 
 
 def _uninitialized(path: PathResult) -> list[str]:
@@ -392,9 +519,16 @@ def _uninitialized(path: PathResult) -> list[str]:
 
 
 def _describe_error(project: angr.Project, errored) -> str:
-    address = errored.state.addr
-    site = _call_sites(project, {address + 1}).get(address + 1, ("?", "?"))
-    return f"error at {site[0]} in {site[1]}(): {errored.error}"
+    """"error at file.c:12 in f(): what went wrong" for an errored path."""
+    error = errored.error
+    address = error.call - 1 if isinstance(error, ContractViolation) else errored.state.addr
+    return f"error at {_site_text(project, address)}: {error}"
+
+
+def _site_text(project: angr.Project, address: int) -> str:
+    """"file.c:12 in f()" of an instruction address."""
+    file_line, function = _call_sites(project, {address + 1}).get(address + 1, ("?", "?"))
+    return f"{file_line} in {function}()"
 
 
 def _call_sites(project: angr.Project, addresses: set[int]) -> dict[int, tuple[str, str]]:
