@@ -269,3 +269,93 @@ def _run_name(run: list[tuple[str, int, int, int]]) -> str:
 
 def _const_hex(expr: claripy.ast.BV) -> str:
     return hex(expr.args[0]) if expr.op == "BVV" else "?"
+
+
+def implied_equalities(constraint: claripy.ast.Bool) -> list[claripy.ast.Bool]:
+    """The equalities `a == b` a path constraint implies, however the NF
+    wrote the comparison: `&&`, non-short-circuit `|` and `&` over
+    comparisons ("((a != b) | (c != d)) == 0"), xor or subtraction against
+    zero ("(a ^ b) == 0"), negated disequalities."""
+    out: list[claripy.ast.Bool] = []
+    _holds(constraint, out)
+    return out
+
+
+def _holds(c: claripy.ast.Bool, out: list) -> None:
+    op = c.op
+    if op == "And":
+        for arg in c.args:
+            _holds(arg, out)
+    elif op == "Not":
+        _fails(c.args[0], out)
+    elif op in ("__eq__", "__ne__"):
+        left, right = c.args
+        constant, other = (left, right) if not left.symbolic else (right, left)
+        if constant.symbolic:  # two symbolic sides: a real equality
+            if op == "__eq__":
+                out.append(c)
+            return
+        if (constant.concrete_value == 0) == (op == "__eq__"):
+            _zero(other, out)
+        else:
+            _nonzero(other, out, constant.concrete_value if op == "__eq__" else None)
+
+
+def _fails(c: claripy.ast.Bool, out: list) -> None:
+    """Equalities implied by `Not(c)`."""
+    op = c.op
+    if op == "Or":
+        for arg in c.args:
+            _fails(arg, out)
+    elif op == "Not":
+        _holds(c.args[0], out)
+    elif op == "__ne__":
+        _holds(c.args[0] == c.args[1], out)
+    elif op == "__eq__":
+        _holds(c.args[0] != c.args[1], out)
+
+
+def _zero(x: claripy.ast.BV, out: list) -> None:
+    """Equalities implied by `x == 0`."""
+    op = x.op
+    if op in ("__or__", "Concat"):
+        for arg in x.args:
+            if arg.symbolic:
+                _zero(arg, out)
+    elif op == "ZeroExt":
+        _zero(x.args[1], out)
+    elif op in ("__xor__", "__sub__") and len(x.args) == 2:
+        out.append(x.args[0] == x.args[1])
+    elif op == "If":
+        condition, then, other = x.args
+        if not then.symbolic and not other.symbolic:
+            if then.concrete_value == 0 and other.concrete_value != 0:
+                _holds(condition, out)
+            elif other.concrete_value == 0 and then.concrete_value != 0:
+                _fails(condition, out)
+
+
+def _nonzero(x: claripy.ast.BV, out: list, value: int | None) -> None:
+    """Equalities implied by `x != 0` (or `x == value`, value non-zero)."""
+    op = x.op
+    if op == "ZeroExt":
+        _nonzero(x.args[1], out, value)
+    elif op == "__and__" and all(_flag(arg) for arg in x.args):
+        for arg in x.args:  # every 0/1 flag of a bitwise and is 1
+            _nonzero(arg, out, None)
+    elif op == "If":
+        condition, then, other = x.args
+        if not then.symbolic and not other.symbolic:
+            then_ok = then.concrete_value != 0 if value is None else then.concrete_value == value
+            other_ok = other.concrete_value != 0 if value is None else other.concrete_value == value
+            if then_ok and not other_ok:
+                _holds(condition, out)
+            elif other_ok and not then_ok:
+                _fails(condition, out)
+
+
+def _flag(x: claripy.ast.BV) -> bool:
+    """Whether x is 0 or 1 (a comparison turned into an integer)."""
+    while x.op == "ZeroExt":
+        x = x.args[1]
+    return x.op == "If" and all(not a.symbolic and a.concrete_value in (0, 1) for a in x.args[1:])

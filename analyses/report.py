@@ -13,7 +13,14 @@ from typing import Callable, Mapping
 
 from analyses.angr_env import claripy
 
-from analyses.fields import byte_field, byte_sources, input_name, is_packet_field, key_parts
+from analyses.fields import (
+    byte_field,
+    byte_sources,
+    implied_equalities,
+    input_name,
+    is_packet_field,
+    key_parts,
+)
 from analyses.model import (
     Access,
     Analysis,
@@ -208,6 +215,31 @@ def _cell_bytes(expr: claripy.ast.BV) -> list[tuple[str, int, str, int]]:
     return out
 
 
+def _path_equalities(path: PathResult, cells: set[str]) -> list[claripy.ast.Bool]:
+    """Equalities between packet bytes and bytes of a cell the path read
+    that its condition implies: written plainly, or as `|`/`&`/xor
+    combinations (analyses/fields.implied_equalities); an equality nested
+    in a combination the rules do not cover is kept when z3 proves that the
+    path condition implies it."""
+    found = [e for c in path.constraints for e in implied_equalities(c)]
+    known = {hash(e) for e in found}
+    candidates = []
+    for constraint in path.constraints:
+        names = constraint.variables
+        if not (names & cells and any(byte_field(n) for n in names)):
+            continue
+        for sub in constraint.children_asts():
+            if sub.op == "__eq__" and hash(sub) not in known and sub.variables & cells \
+                    and any(byte_field(n) for n in sub.variables):
+                known.add(hash(sub))
+                candidates.append(sub)
+    if candidates:
+        solver = claripy.Solver()
+        solver.add(path.constraints)
+        found += [c for c in candidates if not solver.satisfiable(extra_constraints=[claripy.Not(c)])]
+    return found
+
+
 def _cell_relations(ex: Exploration) -> list[Relation]:
     """Fields a path stores into a vector cell, paired with the fields
     another path compares with the same bytes of that vector's cell."""
@@ -221,10 +253,8 @@ def _cell_relations(ex: Exploration) -> list[Relation]:
                     if symbol == "packet":
                         for device in path.devices:
                             stored[event.object][i].add((device, name))
-        for constraint in path.constraints:
-            if constraint.op != "__eq__" or not cells:
-                continue
-            left, right = (_cell_bytes(side) for side in constraint.args)
+        for equality in _path_equalities(path, set(cells)) if cells else ():
+            left, right = (_cell_bytes(side) for side in equality.args)
             if len(left) != len(right):
                 continue
             for a, b in zip(left + right, right + left):
