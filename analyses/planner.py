@@ -7,6 +7,10 @@ one copy per core) or shared under a lock (or a transaction, strategy tm),
 synthesizes one RSS key per device (analyses/rss.py) and proves it with z3.
 
 How objects are decided:
+- on an incomplete analysis (a budget stopped it, a path errored, an
+  instruction or write was not modelled), nothing is proved: every object
+  is shared under a lock, and so is every writable variable of the NF
+  (`shared_variables`), whatever the strategy asks;
 - objects nf_process never writes are replicated;
 - objects reached through another object's index or value
   ("flow_chain.index", "flow_map.value") form a group with it: same entry,
@@ -20,7 +24,13 @@ How objects are decided:
   an earlier packet, a constant index, or a hash may be reached by any
   packet.  A group whose requirements leave a device's RETA index constant
   cannot be sharded and is locked (strategy auto), with the reason and a
-  pair of packets from z3 that must share a core but do not.
+  pair of packets from z3 that must share a core but do not;
+- the NF's own variables (objects of kind "global") are decided like the
+  others: a scalar every packet writes is reached at a constant index, so
+  it is locked; an array indexed by a field RSS hashes can be sharded.  A
+  locked variable becomes one instance for all cores (`shared_variables`,
+  the generated program links every NF copy to it); the objects whose
+  handles it holds are then locked with it.
 
 JSON schema of `Plan` (top-level keys kept stable):
 
@@ -33,7 +43,9 @@ JSON schema of `Plan` (top-level keys kept stable):
     nic          NIC profile name (e810, x710, 82599, cx5)
     objects      [{name, kind, decision: shard|replicate|lock, reason (one
                  sentence), group (the object whose entries it follows),
-                 shard_on {device: [fields]}, source: auto|strategy|override}]
+                 shard_on {device: [fields]}, source: auto|strategy|override|
+                 incomplete (the analysis is) | holder (a shared variable holds
+                 its handle)}]
     rss          {device: {key (hex), key_bytes, hash_fields {hash type:
                  [fields]}, depends_on [fields the RETA index depends on,
                  "ipv4.src/16" for a prefix]}}
@@ -51,6 +63,11 @@ JSON schema of `Plan` (top-level keys kept stable):
                  could not be sharded were locked, with two packets
     explanation  the decisions in sentences, one per line
     notes        caveats of the plan (per-core port ranges, /16 imbalance)
+    complete     whether the analysis was complete (false: everything locked)
+    incomplete   why it was not (the analysis's warnings), [] when complete
+    shared_variables  ELF symbols of the NF variables with one instance
+                 for all cores (locked globals; every writable one when the
+                 analysis is incomplete)
 """
 from __future__ import annotations
 
@@ -67,7 +84,7 @@ from analyses.fields import is_packet_field
 from analyses.model import Access, Analysis, Relation
 from analyses.nic import HASHED_FIELDS, IPV4_L4, NicProfile, nic_profile
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STRATEGIES = ("auto", "shared-nothing", "locks", "tm")
 DECISIONS = ("shard", "replicate", "lock")
 #: Derived values that name the entry of the object that produced them.
@@ -182,6 +199,9 @@ class Plan:
     conflicts: list[Conflict]
     explanation: str
     notes: list[str] = field(default_factory=list)
+    complete: bool = True
+    incomplete: list[str] = field(default_factory=list)
+    shared_variables: list[str] = field(default_factory=list)
 
     def object(self, name: str) -> ObjectPlan:
         """The decision for object `name` (KeyError if none)."""
@@ -222,6 +242,9 @@ class Plan:
             "conflicts": [_asdict(c) for c in self.conflicts],
             "explanation": self.explanation,
             "notes": list(self.notes),
+            "complete": self.complete,
+            "incomplete": list(self.incomplete),
+            "shared_variables": list(self.shared_variables),
         }
 
     def dumps(self) -> str:
@@ -245,6 +268,8 @@ class Plan:
             synthesis=SynthesisStats(**doc["synthesis"]),
             conflicts=[Conflict(**c) for c in doc["conflicts"]],
             explanation=doc["explanation"], notes=list(doc.get("notes", [])),
+            complete=doc.get("complete", True), incomplete=list(doc.get("incomplete", [])),
+            shared_variables=list(doc.get("shared_variables", [])),
         )
 
     @classmethod
@@ -555,14 +580,23 @@ def plan(analysis: Analysis, cores: int, nic: str | NicProfile = "e810", strateg
     devices = max(analysis.devices, 1)
     groups = build_groups(analysis)
     by_object = {m: g for g in groups for m in g.members}
+    complete = analysis.stats.complete
+    if not complete:
+        _refuse_on_incomplete(analysis, strategy, dict(overrides or {}))
     wanted, origin = _check_overrides(analysis, groups, by_object, dict(overrides or {}), strategy)
     written = {o.name for o in analysis.objects if o.written}
 
     decisions: dict[str, _Decision] = {}
+    forced = _forced_locks(analysis, groups, by_object) if complete else {
+        g.name: _incomplete_reason(analysis) for g in groups}
+    for name, why in forced.items():
+        if wanted.get(name) == "shard" or (strategy == "shared-nothing" and complete):
+            raise MaestroError(f"{analysis.nf}: cannot shard {name}: {why}")
+        decisions[name] = _Decision("lock", "incomplete" if not complete else "holder", why)
     accepted: list[_Group] = []
     conflicts: list[tuple[_Group, str, list[rss.Requirement]]] = []
-    order = [g for g in groups if wanted.get(g.name) == "shard"] + \
-            [g for g in groups if g.written and g.name not in wanted]
+    order = [g for g in groups if wanted.get(g.name) == "shard" and g.name not in forced] + \
+            [g for g in groups if g.written and g.name not in wanted and g.name not in forced]
     for group in order:
         forced = wanted.get(group.name) == "shard" or strategy == "shared-nothing"
         if wanted.get(group.name) != "shard" and strategy in ("locks", "tm"):
@@ -581,7 +615,7 @@ def plan(analysis: Analysis, cores: int, nic: str | NicProfile = "e810", strateg
         decisions[group.name] = _Decision("lock", "auto", reason)
         conflicts.append((group, reason, blocking))
     for name, decision in wanted.items():
-        if decision != "shard" and name in {g.name for g in groups}:
+        if decision != "shard" and name in {g.name for g in groups} and name not in forced:
             decisions[name] = _Decision(decision, "override", f"--set {origin[name]}={decision}")
 
     requirements = [r for g in accepted for r in g.requirements]
@@ -594,13 +628,16 @@ def plan(analysis: Analysis, cores: int, nic: str | NicProfile = "e810", strateg
     objects = _object_plans(analysis, groups, by_object, decisions, written, synthesis.live)
     sharded_written = [o for o in objects if o.decision == "shard" and o.name in written]
     locked_written = [o for o in objects if o.decision == "lock" and o.name in written]
-    if not locked_written:
+    if not complete:
+        result = "tm" if strategy == "tm" else "locks"
+    elif not locked_written:
         result = "shared-nothing"
     elif not sharded_written:
         result = "tm" if strategy == "tm" else "locks"
     else:
         result = "mixed"
-    sync = ("tm" if strategy == "tm" else "locks") if any(o.decision == "lock" for o in objects) else None
+    sync = ("tm" if strategy == "tm" else "locks") if any(o.decision == "lock" for o in objects) \
+        or not complete else None
 
     conflict_values = []
     for group, reason, blocking in conflicts:
@@ -622,8 +659,64 @@ def plan(analysis: Analysis, cores: int, nic: str | NicProfile = "e810", strateg
         synthesis=SynthesisStats(round(synthesis.seconds, 4), synthesis.equations, synthesis.rank,
                                  synthesis.dimension, synthesis.samples, synthesis.index_bits),
         conflicts=conflict_values, explanation="", notes=_notes(accepted, keys, profile.reta_bits),
+        complete=complete, incomplete=[] if complete else _incomplete_causes(analysis),
+        shared_variables=_shared_variables(analysis, objects, complete),
     )
     return _with_explanation(plan_value, profile)
+
+
+def _incomplete_causes(analysis: Analysis) -> list[str]:
+    """Why the analysis is incomplete: its warnings that say so."""
+    causes = [w for w in analysis.stats.warnings if w.startswith(("incomplete", "stopped", "error", "no path",
+                                                                  "could not"))]
+    return causes or analysis.stats.warnings or ["the analysis says it is incomplete"]
+
+
+def _incomplete_reason(analysis: Analysis) -> str:
+    first = _incomplete_causes(analysis)[0]
+    more = len(_incomplete_causes(analysis)) - 1
+    return (f"the analysis of {analysis.nf} is incomplete ({first}" + (f"; and {more} more" if more else "")
+            + "): paths it did not explore may write any object, so none is sharded or replicated")
+
+
+def _refuse_on_incomplete(analysis: Analysis, strategy: str, overrides: Mapping[str, str]) -> None:
+    """Strategies and overrides an incomplete analysis cannot support."""
+    if strategy == "shared-nothing":
+        raise MaestroError(f"{analysis.nf}: --strategy shared-nothing needs a complete analysis; "
+                           f"{_incomplete_reason(analysis)}")
+    for name, decision in overrides.items():
+        if decision in ("shard", "replicate"):
+            raise MaestroError(f"--set {name}={decision}: {_incomplete_reason(analysis)}")
+
+
+def _forced_locks(analysis: Analysis, groups: list[_Group], by_object: dict[str, _Group]) -> dict[str, str]:
+    """Groups that must be locked whatever RSS could do: a written variable
+    that also holds state handles becomes one instance for all cores, so
+    the objects it holds are shared (one instance) with it."""
+    forced: dict[str, str] = {}
+    holders = {v.name for v in analysis.variables if v.holds_handles}
+    for obj in analysis.objects:
+        if obj.kind != "global" or not obj.written or obj.name not in holders:
+            continue
+        writes = [a for a in analysis.accesses_to(obj.name) if a.op not in _READS]
+        where = f" ({', '.join(sorted({c for a in writes for c in a.calls}))})" if writes else ""
+        held = [o.name for o in analysis.objects if o.allocated and o.name.startswith((f"{obj.name}.", f"{obj.name}["))]
+        forced[by_object[obj.name].name] = (
+            f"nf_process writes {obj.name}{where}, which also holds the handles of {', '.join(held)}: "
+            f"one instance of {obj.name} serves every core")
+        for name in held:
+            forced[by_object[name].name] = (
+                f"its handle lives in {obj.name}, which nf_process writes{where}: one instance of "
+                f"{obj.name} serves every core, so {name} is one shared instance too")
+    return forced
+
+
+def _shared_variables(analysis: Analysis, objects: list[ObjectPlan], complete: bool) -> list[str]:
+    """ELF symbols of the NF variables the program keeps as one instance."""
+    if not complete:
+        return [v.symbol for v in analysis.variables]
+    locked = {o.name for o in objects if o.kind == "global" and o.decision == "lock"}
+    return [o.symbol for o in analysis.objects if o.name in locked and o.symbol]
 
 
 def _check_overrides(analysis: Analysis, groups: list[_Group], by_object: dict[str, _Group],
@@ -701,6 +794,12 @@ def _intrinsic_reason(group: _Group, stuck: list[int]) -> str:
     """Why a group alone cannot be sharded, naming accesses and fields."""
     arbitrary = [s for s in group.sides if s.arbitrary]
     keyed = [s for s in group.sides if not s.arbitrary]
+    if arbitrary and not keyed and all(k.startswith("const:") for s in arbitrary for k in s.key):
+        functions = ", ".join(f"{f}()" for f in dict.fromkeys(f for s in arbitrary for f in s.functions))
+        return (f"{', '.join(dict.fromkeys(s.object for s in arbitrary))} is one value (not indexed by any "
+                f"packet field) that nf_process reads and writes in {functions or 'nf_process()'}: each packet "
+                "may depend on what any earlier packet left there, so no RSS key can split the packets "
+                "that meet there")
     devices = " and ".join(map(str, stuck))
     plural = "s" if len(stuck) > 1 else ""
     if arbitrary:
@@ -743,7 +842,8 @@ def _object_plans(analysis: Analysis, groups: list[_Group], by_object: dict[str,
     for obj in analysis.objects:
         group = by_object[obj.name]
         decision = decisions.get(group.name)
-        if decision is None or (obj.name not in written and decision.source != "override"):
+        if decision is None or (obj.name not in written and decision.source not in ("override", "incomplete",
+                                                                                     "holder")):
             decision = _Decision("replicate", "auto")
         shard_on = {d: live.get(d, []) for d in sorted(group.devices())} if decision.decision == "shard" else {}
         out.append(ObjectPlan(obj.name, obj.kind, decision.decision,
@@ -762,6 +862,8 @@ def _reason(analysis: Analysis, name: str, group: _Group, decision: _Decision,
         return (f"replicated: never written after nf_init ({'; '.join(reads)}), so each core "
                 "reads its own copy")
     if decision.decision == "lock":
+        if decision.source in ("incomplete", "holder"):
+            return f"shared under a lock: {decision.why}"
         if decision.source == "override":
             return f"shared under a lock ({decision.why})"
         if decision.source == "strategy":
@@ -854,8 +956,16 @@ def _with_explanation(p: Plan, profile: NicProfile) -> Plan:
         "locks": "no written object can be sharded; they are shared under locks",
         "tm": "written objects are shared under transactional memory",
     }[p.strategy]
+    if not p.complete:
+        headline = ("the analysis is INCOMPLETE, so nothing is proved: every object and every variable "
+                    "of the NF is shared under " + ("transactional memory" if p.strategy == "tm" else "a lock"))
     lines.append(f"{p.nf}: {p.strategy} plan on {p.cores} cores ({profile.title}): {headline}"
                  + (f" (requested: {p.requested})" if p.requested != "auto" else "") + ".")
+    lines += [f"Incomplete: {cause}" for cause in p.incomplete]
+    if p.shared_variables:
+        lines.append(f"One instance for all cores (variables of the NF): {', '.join(p.shared_variables)}; "
+                     "nf_process reads and writes them directly, which no lock can intercept, so every "
+                     "packet runs under the exclusive lock (or in a transaction).")
     if shard:
         checks = f"{p.proof.checks} check{'s' if p.proof.checks != 1 else ''}"
         lines.append(f"Sharded: {', '.join(shard)}; z3 {'proves' if p.proof.result == 'unsat' else 'does not prove'} "

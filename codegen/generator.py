@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,8 @@ _DECISIONS = {"shard": "MAESTRO_SHARD", "replicate": "MAESTRO_REPLICATE", "lock"
 _STRATEGY_ENUM = {"seq": "MAESTRO_SEQ", "sn": "MAESTRO_SN", "locks": "MAESTRO_LOCKS",
                   "tm": "MAESTRO_TM"}
 _TEMPLATES = Path(__file__).parent / "templates"
+#: An ELF symbol of a C variable ("packets", "next.0" for a block-scope static).
+_SYMBOL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[0-9]+)?$")
 _RUNTIME_DIRS = ("include", "state", "dpdk")
 
 
@@ -126,6 +129,7 @@ def generate(
         raise GenerateError(f"unknown lock granularity {lock!r} (one of {', '.join(LOCK_KINDS)})")
     cores = 1 if strategy == "seq" else int(plan["cores"])
     objects = _objects(plan, analysis, strategy)
+    shared_variables = _shared_variables(plan, strategy)
     keys, key_len, rss_l4 = _rss(plan, analysis.devices)
     reta = [int(c) for c in plan.get("reta") or [0]]
     if strategy == "seq":
@@ -136,7 +140,7 @@ def generate(
         "strategy_enum": _STRATEGY_ENUM[strategy], "lock_enum": LOCK_KINDS[lock],
         "cores": cores, "devices": analysis.devices, "objects": objects, "keys": keys,
         "key_len": key_len, "rss_l4": rss_l4, "reta": reta, "program": f"nf-{strategy}",
-        "nf_defines": " ".join(define_flags(defines)),
+        "nf_defines": " ".join(define_flags(defines)), "shared_variables": shared_variables,
         "state_sources": [p.stem for p in sorted(STATE_DIR.glob("*.c"))],
     }
     out = Path(out_dir)
@@ -151,11 +155,11 @@ def generate(
         target = out / "runtime" / sub
         target.mkdir(parents=True, exist_ok=True)
         for path in sorted((RUNTIME_DIR / sub).iterdir()):
-            if path.suffix in (".c", ".h"):
+            if path.suffix in (".c", ".h", ".sh"):
                 shutil.copyfile(path, target / path.name)
     (out / "plan.json").write_text(json.dumps(plan, indent=2))
     files = tuple(sorted(str(p.relative_to(out)) for p in out.rglob("*")
-                         if p.is_file() and p.suffix in (".c", ".h", ".json", "") and
+                         if p.is_file() and p.suffix in (".c", ".h", ".sh", ".json", "") and
                          not p.name.startswith("nf-") and p.name != "program.json"))
     program = GeneratedProgram(out, source.name, strategy, lock, cores, analysis.devices,
                                digest, files)
@@ -163,11 +167,25 @@ def generate(
     return program
 
 
+def _shared_variables(plan: Mapping[str, Any], strategy: str) -> list[str]:
+    """The NF variables every copy shares (ELF symbols), checked against the
+    strategy: shared-nothing cannot keep one instance for all cores."""
+    symbols = [str(s) for s in plan.get("shared_variables") or []]
+    for symbol in symbols:
+        if not _SYMBOL.match(symbol):
+            raise GenerateError(f"the plan shares a variable named {symbol!r}, which is not a C symbol")
+    if symbols and strategy == "sn":
+        raise GenerateError(f"shared-nothing cannot keep the NF variables {', '.join(symbols)} as one "
+                            "instance for all cores: the plan shares them (use the plan's strategy)")
+    return [] if strategy == "seq" else symbols
+
+
 def _objects(plan: Mapping[str, Any], analysis: Analysis, strategy: str) -> list[dict]:
-    """The analysis's objects in allocation order with the plan's decisions."""
+    """The objects nf_init allocates, in allocation order, with the plan's
+    decisions (the NF's variables are not allocated: see _shared_variables)."""
     decided = {o["name"]: o for o in plan.get("objects", [])}
     objects = []
-    for obj in sorted(analysis.objects, key=lambda o: o.order):
+    for obj in sorted((o for o in analysis.objects if o.allocated), key=lambda o: o.order):
         entry = decided.get(obj.name)
         if entry is None:
             raise GenerateError(f"the plan has no decision for object {obj.name} "

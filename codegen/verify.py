@@ -224,7 +224,7 @@ def verify_nf(
     planner_strategy = {"auto": "auto", "sn": "shared-nothing", "locks": "locks",
                         "tm": "tm"}[strategy]
     plan = make_plan(analysis, cores=cores, nic=nic, strategy=planner_strategy).to_json()
-    out_dir = out_dir or Path(tempfile.mkdtemp(prefix=f"maestro-verify-{nf}-"))
+    out_dir = out_dir or Path(tempfile.mkdtemp(prefix=f"maestro-verify-{Path(nf).stem}-"))
     program = generate(nf, plan, analysis, out_dir, strategy=None if strategy == "auto" else strategy,
                        lock=lock)
     build(program, log=log, cancel=cancel)

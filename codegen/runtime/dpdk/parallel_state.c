@@ -21,6 +21,9 @@
  *       write mode takes every shared object's write lock in a fixed order.
  *   (c) global: the first access to shared state takes one spinlock, held
  *       until the packet is done.
+ *   With shared NF variables (maestro_exclusive), accesses the NF makes
+ *   directly cannot be guarded, so every packet runs under the global
+ *   lock, in write mode, whatever the scheme.
  * Strategy "tm": each packet runs in an RTM transaction; after
  * MAESTRO_TM_RETRIES aborts it runs under a fallback lock that transactions
  * subscribe to.
@@ -634,6 +637,15 @@ int maestro_rtm_supported(void) {
 static int run_locked(unsigned worker, uint16_t device, uint8_t *packet, uint16_t length,
                       vigor_time_t now, uint64_t *aborts) {
   maestro_process_fn process = maestro_nf_processes[worker];
+  if (maestro_exclusive) {
+    spin_lock(&global_lock);
+    ctx.mode = MODE_WRITE;
+    int out = process(device, packet, length, now);
+    commit();
+    ctx.mode = MODE_PLAIN;
+    spin_unlock(&global_lock);
+    return out;
+  }
   if (maestro_lock_kind == MAESTRO_LOCK_GLOBAL) {
     ctx.mode = MODE_PLAIN;
     int out = process(device, packet, length, now);

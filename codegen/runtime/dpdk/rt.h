@@ -7,6 +7,12 @@
  * copy of the unchanged NF per worker (compiled with -include par_rename.h,
  * so each copy has its own file-scope state), and config.c, generated from
  * the plan (codegen/generator.py).
+ *
+ * Variables of the NF the plan shares (a packet counter every packet
+ * writes) are linked as one instance for every copy (share_variables.sh);
+ * since nf_process reads and writes them directly, no state call can take
+ * a lock for them, so with such variables every packet runs exclusively
+ * (maestro_exclusive).
  */
 #ifndef MAESTRO_RT_H
 #define MAESTRO_RT_H
@@ -47,6 +53,7 @@ extern const enum maestro_strategy maestro_strategy;
 extern const enum maestro_lock_kind maestro_lock_kind;
 extern const unsigned maestro_cores;
 extern const unsigned maestro_devices;
+extern const int maestro_exclusive; /* shared NF variables: packets run one at a time */
 extern const unsigned maestro_object_count;
 extern const struct maestro_object_config maestro_objects[];
 extern const unsigned maestro_rss_key_len;
