@@ -587,16 +587,16 @@ def plan(analysis: Analysis, cores: int, nic: str | NicProfile = "e810", strateg
     written = {o.name for o in analysis.objects if o.written}
 
     decisions: dict[str, _Decision] = {}
-    forced = _forced_locks(analysis, groups, by_object) if complete else {
+    locked = _forced_locks(analysis, groups, by_object) if complete else {
         g.name: _incomplete_reason(analysis) for g in groups}
-    for name, why in forced.items():
+    for name, why in locked.items():
         if wanted.get(name) == "shard" or (strategy == "shared-nothing" and complete):
             raise MaestroError(f"{analysis.nf}: cannot shard {name}: {why}")
         decisions[name] = _Decision("lock", "incomplete" if not complete else "holder", why)
     accepted: list[_Group] = []
     conflicts: list[tuple[_Group, str, list[rss.Requirement]]] = []
-    order = [g for g in groups if wanted.get(g.name) == "shard" and g.name not in forced] + \
-            [g for g in groups if g.written and g.name not in wanted and g.name not in forced]
+    order = [g for g in groups if wanted.get(g.name) == "shard" and g.name not in locked] + \
+            [g for g in groups if g.written and g.name not in wanted and g.name not in locked]
     for group in order:
         forced = wanted.get(group.name) == "shard" or strategy == "shared-nothing"
         if wanted.get(group.name) != "shard" and strategy in ("locks", "tm"):
@@ -615,7 +615,7 @@ def plan(analysis: Analysis, cores: int, nic: str | NicProfile = "e810", strateg
         decisions[group.name] = _Decision("lock", "auto", reason)
         conflicts.append((group, reason, blocking))
     for name, decision in wanted.items():
-        if decision != "shard" and name in {g.name for g in groups} and name not in forced:
+        if decision != "shard" and name in {g.name for g in groups} and name not in locked:
             decisions[name] = _Decision(decision, "override", f"--set {origin[name]}={decision}")
 
     requirements = [r for g in accepted for r in g.requirements]
