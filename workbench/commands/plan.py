@@ -32,6 +32,9 @@ def register(subparsers) -> None:
     parser.add_argument("--analysis", type=Path, help="use this saved analysis report instead of analyzing")
     parser.add_argument("--json", type=Path, help="write the plan as JSON to this file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the key sampling (default 0)")
+    parser.add_argument("--accept-incomplete", action="store_true",
+                        help="exit 0 even when the analysis is incomplete (the plan then locks every "
+                             "object and shares every variable of the NF)")
     parser.set_defaults(func=run)
 
 
@@ -71,11 +74,21 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(result.dumps())
     print_plan(result, Console())
+    if not result.complete and not args.accept_incomplete:
+        Console(stderr=True, highlight=False).print(
+            "[bold red]the analysis is incomplete[/]: the plan locks everything; exit 1 "
+            "(--accept-incomplete to accept it)")
+        return 1
     return 0
 
 
 def print_plan(p: Plan, console: Console) -> None:
     """Readable summary of a plan."""
+    if not p.complete:
+        console.print("[bold white on red] INCOMPLETE ANALYSIS [/] nothing is proved: every object and "
+                      "every variable of the NF is shared under a lock.")
+        for cause in p.incomplete:
+            console.print(f"  [red]{cause}[/]")
     console.print(f"[bold]{p.nf}[/]: [bold]{p.strategy}[/] plan on {p.cores} cores, NIC {p.nic}"
                   + (f" (requested {p.requested})" if p.requested != "auto" else "")
                   + (f", locked objects use {p.sync}" if p.sync else ""))
@@ -117,3 +130,6 @@ def print_plan(p: Plan, console: Console) -> None:
             console.print(f"  e.g. {describe_packet(c.packets[0])}\n   and {describe_packet(c.packets[1])}")
     for note in p.notes:
         console.print(f"[dim]note:[/] {note}")
+    if p.shared_variables:
+        console.print(f"[yellow]one instance for all cores[/]: {', '.join(p.shared_variables)} (variables "
+                      "of the NF; every packet runs under the exclusive lock)")

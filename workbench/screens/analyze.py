@@ -261,7 +261,8 @@ def summary_text(analysis: Analysis) -> Text:
         text.append("  complete", style="bold green")
     else:
         text.append("  INCOMPLETE", style="bold red")
-        text.append(" (a budget was exceeded or a path failed: the report may miss accesses)")
+        text.append(" (the analysis did not follow every path exactly: the report may miss accesses, "
+                    "so the plan will lock every object; the causes are below)")
     for warning in stats.warnings:
         text.append("\n⚠ ", style="yellow")
         text.append(warning)

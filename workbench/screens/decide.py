@@ -86,6 +86,7 @@ class DecideScreen(StepScreen):
                          tooltip="NIC profile: RSS key size and RETA size")
             yield Static("", id="plan-status")
         yield Static("", id="refusal")
+        yield Static("", id="incomplete-banner")
         with Horizontal(id="decide-body"):
             with Vertical(id="decide-left"):
                 table = DataTable(id="decisions", cursor_type="row", zebra_stripes=True)
@@ -148,6 +149,10 @@ class DecideScreen(StepScreen):
             self.query_one("#plan-status", Static).update(
                 Content.from_markup("[b]$nf[/b]: $n objects · e: explanation", nf=plan.nf,
                                     n=str(len(plan.objects))))
+        banner = self.query_one("#incomplete-banner", Static)
+        banner.display = plan is not None and not plan.complete
+        if banner.display:
+            banner.update(incomplete_banner(plan))
         self.query_one(PlanVerdict).show(plan)
         self.query_one(LoadBars).show(plan.quality if plan else None, len(plan.reta) if plan else 0)
         self.query_one(RssKeys).show(plan)
@@ -260,3 +265,15 @@ class DecideScreen(StepScreen):
             self.request(replace(self.settings, cores=cores))
             self.query_one("#decisions", DataTable).focus()
 
+
+def incomplete_banner(plan: Plan) -> Text:
+    """The warning a plan made from an incomplete analysis carries."""
+    text = Text("⚠ INCOMPLETE ANALYSIS: nothing is proved, so nothing is sharded or replicated; every "
+                "object and every variable of the NF is shared under a lock.", style="bold")
+    for cause in plan.incomplete[:3]:
+        text.append(f"
+  {cause}")
+    if len(plan.incomplete) > 3:
+        text.append(f"
+  and {len(plan.incomplete) - 3} more (2: Analyze lists them)")
+    return text

@@ -31,6 +31,9 @@ def packet_text(label: str, packet: dict) -> Text:
 def verdict_text(plan: Plan, *, show_seconds: bool = True) -> Text:
     """The verdict of a plan as rich text."""
     text = Text()
+    if not plan.complete:
+        text.append("INCOMPLETE ANALYSIS", style="bold red")
+        text.append(": every object is locked (nothing proved)\n")
     style = "bold green" if plan.strategy == "shared-nothing" else "bold yellow"
     text.append(plan.strategy, style=style)
     text.append(f" on {plan.cores} cores, {plan.nic}")
