@@ -152,19 +152,25 @@ class MemoryWatch:
             self._problem(state, f"an index that may fall outside {variable.name} "
                                  f"({variable.count} elements of {variable.elem_size} bytes)")
             state.solver.add(address >= low, address + size <= high)
-        index, within = element_index(address - low, variable.elem_size)
+        stride = variable.elem_size
+        index, within = element_index(address - low, stride)
         if within is None:
-            options = state.solver.eval_upto((address - low) % variable.elem_size, 2)
-            if len(options) != 1:
-                self._problem(state, f"an access to {variable.name} at an offset within its elements "
-                                     "that the analysis cannot fix")
+            options = state.solver.eval_upto((address - low) % stride, 2)
+            within = options[0] if len(options) == 1 else None
+        if within is None:
+            # an array inside the element (a struct's `rx[device]`): cells of
+            # the access's size, one per offset expression
+            stride = size
+            index, within = element_index(address - low, stride)
+            if within is None:
+                self._problem(state, f"an access to {variable.name} at an offset the analysis cannot "
+                                     "split into an element and a position in it")
                 return
-            within = options[0]
         cells = dict(state.globals.get("global_cells", {}))
-        key = (variable.name, hash(index))
+        key = (variable.name, stride, hash(index))
         if key not in cells:
             base = GLOBAL_CELL_BASE + GLOBAL_CELL_STRIDE * len(cells)
-            state.memory.store(base, self.fresh(variable, variable.elem_size), inspect=False)
+            state.memory.store(base, self.fresh(variable, stride), inspect=False)
             cells[key] = base
             state.globals["global_cells"] = cells
         cell = cells[key]
@@ -201,10 +207,13 @@ class MemoryWatch:
             self.problems.append(text)
 
 
-def stored_values(state: angr.SimState) -> list[claripy.ast.BV]:
-    """What a finished path left in the variables it wrote."""
-    return [state.memory.load(address, size, inspect=False, disable_actions=True)
-            for (address, size) in state.globals.get("global_writes", {})]
+def stored_values(state: angr.SimState) -> dict[str, tuple[claripy.ast.BV, ...]]:
+    """What a finished path left in the variables it wrote, per variable."""
+    out: dict[str, list] = {}
+    for (address, size), name in state.globals.get("global_writes", {}).items():
+        out.setdefault(name, []).append(
+            state.memory.load(address, size, inspect=False, disable_actions=True))
+    return {name: tuple(values) for name, values in out.items()}
 
 
 def element_index(offset: claripy.ast.BV, elem_size: int) -> tuple[claripy.ast.BV, int | None]:

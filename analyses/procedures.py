@@ -95,6 +95,19 @@ class Model:
     counter: int = 0
     warnings: list[str] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
+    #: map handle -> (vector handle, byte offset): where the map's keys live,
+    #: at the index the map maps them to (libVig's layout, which the
+    #: expirator relies on); learned from map_put and expire_items_single_map
+    key_cells: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: map handle -> a map_put that does not follow that layout (call address)
+    key_cell_breaks: dict[int, int] = field(default_factory=dict)
+    #: maps whose layout some path relied on
+    key_cells_used: set[int] = field(default_factory=set)
+
+    def key_cell_problems(self) -> list[tuple[ObjectInfo, int]]:
+        """Maps whose key layout a path relied on but some map_put broke."""
+        return [(self.objects[m], self.key_cell_breaks[m])
+                for m in sorted(self.key_cells_used & set(self.key_cell_breaks))]
 
     def new(self, kind: str, capacity: int, **extra) -> ObjectInfo:
         """Register an allocation of nf_init and give it a handle."""
@@ -252,34 +265,82 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
 
     # ---- maps ----
 
-    class map_get(StateCall):
+    class MapCall(StateCall):
+        """Base of the map calls: what the path knows of the map's entries."""
+
+        def entry(self, owner: ObjectInfo, key_value):
+            """The value the path put for this key, _ABSENT if it erased it,
+            None if it knows nothing: the same key expression, or one the
+            path condition proves equal to it."""
+            entries = self.known("map_entries")
+            known = entries.get((owner.handle, hash(key_value)))
+            if known is not None:
+                return known[1]
+            for (handle, _), (other, value) in entries.items():
+                if handle == owner.handle and other.size() == key_value.size() and \
+                        not self.state.solver.satisfiable(extra_constraints=[other != key_value]):
+                    return value
+            return None
+
+        def remember(self, owner: ObjectInfo, key_value, value) -> None:
+            self.learn("map_entries", (owner.handle, hash(key_value)), (key_value, value))
+
+        def key_layout(self, owner: ObjectInfo, key, value) -> None:
+            """Check (and learn) that map_put's key lives in a vector cell at
+            the index it is put with (model.key_cells)."""
+            where = self.cell_of(self.state.solver.eval(key), value[31:0]) if not key.symbolic else None
+            learned = model.key_cells.setdefault(owner.handle, where) if where else None
+            if where is None or learned != where:
+                model.key_cell_breaks.setdefault(owner.handle, self.call_address())
+
+        def cell_of(self, address: int, value) -> tuple[int, int] | None:
+            """(vector handle, offset) when `address` lies in the cell of a
+            vector at index `value`."""
+            if model.phase != "process":
+                for info in model.objects.values():
+                    base = INIT_VECTOR_BASE + INIT_VECTOR_STRIDE * info.order
+                    if info.kind == "vector" and base <= address < base + info.capacity * info.elem_size:
+                        index, offset = divmod(address - base, info.elem_size)
+                        if not value.symbolic and value.concrete_value == index:
+                            return info.handle, offset
+                return None
+            for (handle, _), (cell, _, index) in self.state.globals.get("cells", {}).items():
+                elem = model.objects[handle].elem_size
+                if cell <= address < cell + elem and hash(index) == hash(value):
+                    return handle, address - cell
+            return None
+
+    class map_get(MapCall):
         def run(self, map_, key, value_out):
             owner = self.info(map_)
             key_value = self.load_key(owner, key)
             self.record(owner, "read", key_value)
-            entry = self.known("map_entries").get((owner.handle, hash(key_value)))
+            entry = self.entry(owner, key_value)
             if entry is not None:  # put or erased earlier on this path
                 if entry is not _ABSENT:
                     self.store_int(value_out, entry)
                 return claripy.BVV(0 if entry is _ABSENT else 1, 32)
             found = _bool(model, self.state, owner, "found")
-            self.store_int(value_out, _index(model, self.state, owner, "value", owner.capacity))
+            value = _index(model, self.state, owner, "value", owner.capacity)
+            self.store_int(value_out, value)
+            self.learn("found_keys", (owner.handle, hash(value)), key_value)
             return found
 
-    class map_put(StateCall):
+    class map_put(MapCall):
         def run(self, map_, key, value):
             owner = self.info(map_)
             key_value = self.load_key(owner, key)
             self.record(owner, "write", key_value, stored=value[31:0])
-            if self.known("map_entries").get((owner.handle, hash(key_value)), _ABSENT) is _ABSENT:
-                self.learn("map_entries", (owner.handle, hash(key_value)), value[31:0])
+            self.key_layout(owner, key, value)
+            if self.entry(owner, key_value) in (None, _ABSENT):
+                self.remember(owner, key_value, value[31:0])
 
-    class map_erase(StateCall):
+    class map_erase(MapCall):
         def run(self, map_, key, trash):
             owner = self.info(map_)
             key_value = self.load_key(owner, key)
             self.record(owner, "destroy", key_value)
-            self.learn("map_entries", (owner.handle, hash(key_value)), _ABSENT)
+            self.remember(owner, key_value, _ABSENT)
 
     class map_size(StateCall):
         def run(self, map_):
@@ -305,11 +366,23 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
                 address = CELL_BASE + CELL_STRIDE * (model.counter + 1)
                 content = model.fresh(owner, "cell", 8 * owner.elem_size)
                 self.state.memory.store(address, content)
-                cells[key] = (address, content)
+                cells[key] = (address, content, index)
                 self.state.globals["cells"] = cells
-            address, content = cells[key]
+                self.keys_in(owner, address, index)
+            address, content, _ = cells[key]
             self.record(owner, "read", index, cell=content)
             self.store_int(val_out, address, 64)
+
+        def keys_in(self, owner: ObjectInfo, address: int, index) -> None:
+            """A cell at an index a map lookup returned holds the looked-up
+            key, where that map keeps its keys (model.key_cells)."""
+            found = self.known("found_keys")
+            for handle, (vector, offset) in model.key_cells.items():
+                key_value = found.get((handle, hash(index)))
+                if vector == owner.handle and key_value is not None:
+                    stored = self.state.memory.load(address + offset, key_value.size() // 8, inspect=False)
+                    self.state.solver.add(stored == key_value)
+                    model.key_cells_used.add(handle)
 
     class vector_return(StateCall):
         def run(self, vector, index, value):
@@ -320,7 +393,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             if cell is None:
                 model.warnings.append(f"vector_return of {owner.name} without a matching borrow")
                 return
-            address, content = cell
+            address, content, _ = cell
             now = self.state.memory.load(address, owner.elem_size)
             if hash(now) != hash(content):
                 self.record(owner, "write", index[31:0], stored=now, cell=content)
@@ -378,6 +451,10 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
         def run(self, chain, vector, map_, time):
             for handle in (chain, vector, map_):
                 self.record(self.info(handle), "expire")
+            # the expirator erases the key stored at the start of the cell
+            layout = (self.info(vector).handle, 0)
+            if model.key_cells.setdefault(self.info(map_).handle, layout) != layout:
+                model.key_cell_breaks.setdefault(self.info(map_).handle, self.call_address())
             self.forget("dchain_indexes", self.info(chain).handle)
             self.forget("map_entries", self.info(map_).handle)
             owner = self.info(chain)

@@ -7,6 +7,7 @@ and compared on another), and packet writes.
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Mapping
@@ -83,21 +84,72 @@ def build_report(ex: Exploration) -> Analysis:
 
 def _global_objects(ex: Exploration, accessed: set[str], first: int) -> tuple[list[StateObject], list[str]]:
     """The NF's variables that nf_process uses, as objects of kind "global",
-    and notes on those it uses as scratch.  A written variable is state when
-    some path depends on what it held at entry (or when the exploration
-    was incomplete: then nothing proves it is scratch)."""
-    carried = set().union(*(p.carried for p in ex.paths)) if ex.paths else set()
+    and notes on the written ones that are not state (see variable_roles)."""
+    roles = variable_roles(ex)
     objects, notes = [], []
     for variable in ex.variables:
         if variable.name not in accessed:
             continue
-        state = variable.name in ex.written and (variable.name in carried or not ex.complete)
-        if variable.name in ex.written and not state:
+        role = roles.get(variable.name, "read-only")
+        if role == "scratch":
             notes.append(f"{variable.name} ({variable.decl}) is written by nf_process, but every packet "
                          "writes it before reading it: scratch, not state (each core keeps its own copy)")
+        elif role == "statistics":
+            notes.append(f"{variable.name} ({variable.decl}) is written by nf_process, but what it holds "
+                         "never changes how a packet is processed (no branch, output, packet field or state "
+                         "key depends on it): statistics, each core keeps its own copy and the totals are "
+                         "the sums over the cores")
         objects.append(StateObject(variable.name, "global", variable.count, None, variable.elem_size,
-                                   first + len(objects), state, variable.symbol, variable.decl))
+                                   first + len(objects), role == "state", variable.symbol, variable.decl))
     return objects, notes
+
+
+#: A symbol standing for what a variable held at entry (analyses/memory.py).
+_ENTRY_VALUE = re.compile(r"^(.+)\.cell_\d+_\d+_\d+$")
+
+
+def _entry_values(*exprs) -> set[str]:
+    """Variables whose entry value (`<variable>.cell_<n>`) the expressions use."""
+    names: set[str] = set()
+    for expr in exprs:
+        if expr is not None:
+            names |= {m.group(1) for v in expr.variables if (m := _ENTRY_VALUE.match(v))}
+    return names
+
+
+def variable_roles(ex: Exploration) -> dict[str, str]:
+    """For each variable nf_process writes: "state" when what it holds at
+    entry may change how some packet is processed (a branch, the output, a
+    packet field, a state key or value depends on it, directly or through
+    another variable); "statistics" when it is read but only feeds itself
+    or other statistics (packet counters); "scratch" when no path reads
+    what an earlier packet left.  When the exploration is incomplete every
+    written variable is state: nothing proves otherwise."""
+    variables = {v.name for v in ex.variables}
+    observed: set[str] = set()
+    feeds: dict[str, set[str]] = defaultdict(set)  # variable -> variables its new value uses
+    read: set[str] = set()
+    for path in ex.paths:
+        observed |= _entry_values(path.output, *path.constraints, *path.writes.values())
+        for event in path.events:
+            if event.object in variables:  # the index of a variable's element
+                feeds[event.object] |= _entry_values(event.key)
+            else:
+                observed |= _entry_values(event.key, event.stored)
+        for name, values in path.stored.items():
+            feeds[name] |= _entry_values(*values)
+        read |= observed | set().union(*feeds.values()) if feeds else observed
+    changed = True
+    while changed:
+        grown = observed | {u for v in observed for u in feeds.get(v, ())}
+        changed, observed = grown != observed, grown
+    roles = {}
+    for name in ex.written:
+        if not ex.complete or name in observed:
+            roles[name] = "state"
+        else:
+            roles[name] = "statistics" if name in read else "scratch"
+    return roles
 
 
 def output_name(path: PathResult) -> str:

@@ -71,9 +71,10 @@ L4_BYTES = 64
 ETHER_HEADER = 14
 #: Stack below nf_process's frame made symbolic (uninitialized) at entry.
 STACK_BYTES = 0x4000
-#: A path that has checked the packet length this many times is looping
-#: over the packet (one path per length): stopped, with the loop named.
-LENGTH_CHECKS = 48
+#: A path whose one branch has tested the packet length more than this many
+#: times in one call is looping over the packet (one path per length, which
+#: no budget covers): stopped, with the loop named.
+LENGTH_CHECKS = 4
 #: Rounds of exploration (each makes newly written variables symbolic).
 ROUNDS = 4
 
@@ -110,8 +111,8 @@ class PathResult:
     devices: input devices the path's conditions allow; output: the return
     value; events: state calls in order; writes: packet byte offsets
     (absolute "pkt" or "l4") whose content changed, with the new value;
-    constraints: the path condition; carried: variables whose content at
-    entry (what earlier packets left) this path depends on.
+    constraints: the path condition; stored: what the path left in each of
+    the NF's variables it wrote.
     """
 
     id: int
@@ -121,7 +122,7 @@ class PathResult:
     events: tuple[Event, ...]
     writes: dict[tuple[str, int], claripy.ast.BV]
     constraints: list[claripy.ast.Bool]
-    carried: frozenset[str] = frozenset()
+    stored: dict[str, tuple[claripy.ast.BV, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -234,8 +235,14 @@ def explore(
                         f"({', '.join(sorted(watch.written))}); the report is incomplete")
         complete = False
 
+    for info, call in model.key_cell_problems():
+        model.incomplete.append(
+            f"the analysis assumed that the keys of {info.name} live in a vector cell at the index "
+            f"{info.name} maps them to (as libVig NFs keep them, and as the expirator needs), but the "
+            f"map_put at {_site_text(project, call - 1)} puts a key kept elsewhere")
     call_sites = _call_sites(project, {e.call for p in paths for e in p.events})
-    warnings = model.warnings + [f"incomplete: {w}" for w in watch.problems] + warnings
+    warnings = (list(dict.fromkeys(model.warnings)) + [f"incomplete: {w}" for w in model.incomplete]
+                + [f"incomplete: {w}" for w in watch.problems] + warnings)
     if watch.problems or model.incomplete:
         complete = False
     if not paths:
@@ -264,6 +271,7 @@ def _explore_paths(project: angr.Project, init_state: angr.SimState, devices: in
             raise _Stop(f"memory budget of {budgets.memory_mb:g} MB exceeded")
 
     state.inspect.b("irsb", when=angr.BP_BEFORE, action=check)
+    state.inspect.b("exit", when=angr.BP_BEFORE, action=_count_length_branch)
     simgr = project.factory.simulation_manager(state)
     try:
         while simgr.active:
@@ -461,16 +469,23 @@ def _hottest_block(state: angr.SimState) -> str:
     return f"{function}() at {file_line}"
 
 
+def _count_length_branch(state: angr.SimState) -> None:
+    """Before each branch: when its condition tests the packet length, count
+    it for the branch instruction, in this call of its function (a helper
+    called from several places tests the length once per call; a loop
+    bounded by the length tests it once per turn)."""
+    guard = state.inspect.exit_guard
+    if guard is None or not guard.symbolic or not any(v.startswith("length_") for v in guard.variables):
+        return
+    counts = dict(state.globals.get("length_checks", {}))
+    branch = (state.scratch.ins_addr or state.addr or 0, state.callstack.ret_addr)
+    counts[branch] = counts.get(branch, 0) + 1
+    state.globals["length_checks"] = counts
+
+
 def _length_checks(state: angr.SimState) -> int:
-    """How many of the path's constraints involve the packet length (counted
-    incrementally: constraints are only ever added)."""
-    seen, count = state.globals.get("length_checks", (0, 0))
-    constraints = state.solver.constraints
-    for constraint in constraints[seen:]:
-        if any(v.startswith("length_") for v in constraint.variables):
-            count += 1
-    state.globals["length_checks"] = (len(constraints), count)
-    return count
+    """The most times one branch of the path tested the packet length."""
+    return max(state.globals.get("length_checks", {}).values(), default=0)
 
 
 def _summarise(index: int, state: angr.SimState, device, devices: int) -> PathResult:
@@ -483,27 +498,16 @@ def _summarise(index: int, state: angr.SimState, device, devices: int) -> PathRe
             value = state.memory.load(base + offset, 1, inspect=False, disable_actions=True)
             if not (value.op == "BVS" and value.args[0].startswith(f"{region}_{offset}_")):
                 writes[(region, offset)] = value
-    events = state.globals.get("events", ())
-    constraints = list(state.solver.constraints)
-    names = set(output.variables)
-    for expr in [*constraints, *writes.values(), *stored_values(state),
-                 *(x for e in events for x in (e.key, e.stored) if x is not None)]:
-        names |= expr.variables
-    carried = frozenset(m.group(1) for n in names if (m := _CELL.match(n)))
     return PathResult(
         id=index,
         devices=sorted(state.solver.eval_upto(device, devices + 1)),
         output=output,
         outputs=[o - (1 << 32) if o >= 1 << 31 else o for o in outputs],
-        events=events,
+        events=state.globals.get("events", ()),
         writes=writes,
-        constraints=constraints,
-        carried=carried,
+        constraints=list(state.solver.constraints),
+        stored=stored_values(state),
     )
-
-
-#: A symbol standing for what a variable held at entry (analyses/memory.py).
-_CELL = re.compile(r"^(.+)\.cell_\d+_\d+_\d+$")
 
 
 def _uninitialized(path: PathResult) -> list[str]:
