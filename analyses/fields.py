@@ -43,7 +43,7 @@ L4_OFFSET_NO_OPTIONS = 34
 
 _PKT = re.compile(r"^pkt_(\d+)_")
 _L4 = re.compile(r"^l4_(\d+)_")
-_DERIVED = re.compile(r"^([A-Za-z_][\w\[\].]*)\.(index|value|cell|chosen|found|ret)_\d+")
+_DERIVED = re.compile(r"^([A-Za-z_][\w\[\].]*)\.(index|expired|value|cell|chosen|found|ret)_\d+")
 
 
 def _field_at(table: dict[str, tuple[int, int]], offset: int) -> tuple[str, int, int]:

@@ -88,7 +88,8 @@ SCHEMA_VERSION = 2
 STRATEGIES = ("auto", "shared-nothing", "locks", "tm")
 DECISIONS = ("shard", "replicate", "lock")
 #: Derived values that name the entry of the object that produced them.
-_FOLLOW = ("index", "value")
+#: ("expired": an index the core's own chain expired, an entry it owns.)
+_FOLLOW = ("index", "value", "expired")
 _READS = ("read", "verify")
 _VERBS = {"read": "read", "write": "written", "create": "allocated", "update": "refreshed",
           "verify": "checked", "destroy": "freed", "expire": "expired"}
@@ -470,7 +471,11 @@ def build_groups(analysis: Analysis) -> list[_Group]:
                     functions.append(access.function)
         derived = [_derived(p) for p in access.key_fields]
         packet = [p for p, d in zip(access.key_fields, derived) if d is None and not p.startswith("const:")]
-        if not packet and all(d and d[1] in _FOLLOW for d in derived):
+        # the content of a cell of the group's own vector: on a core, what
+        # that core's packets stored there, so an entry of its own instance
+        own = [d and (d[1] in _FOLLOW or (d[1] == "cell" and d[0] in parent and find(d[0]) == find(access.object)))
+               for d in derived]
+        if not packet and all(own):
             group.follows.setdefault(access.object, [])
             group.follows[access.object] += [p for p in access.key_fields if p not in group.follows[access.object]]
             continue

@@ -429,7 +429,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             owner = self.info(chain)
             self.record(owner, "expire")
             self.forget("dchain_indexes", owner.handle)
-            self.store_int(index_out, _index(model, self.state, owner, "index", owner.capacity))
+            self.store_int(index_out, _index(model, self.state, owner, "expired", owner.capacity))
             return _bool(model, self.state, owner, "ret")
 
     class dchain_is_index_allocated(ChainCall):
