@@ -390,12 +390,13 @@ def _probe_key_sizes(project: angr.Project, model: Model, init: angr.SimState) -
         state.inspect.b("mem_read", when=angr.BP_AFTER, action=on_read)
         simgr = project.factory.simulation_manager(state)
         simgr.run(n=10000)
-        function = _call_sites(project, {info.khash + 1}).get(info.khash + 1, ("?", "?"))
         if simgr.errored or simgr.active or not simgr.deadended:
             why = (_describe_error(project, simgr.errored[0]) if simgr.errored
                    else "it did not return within 10,000 blocks")
+            symbol = project.loader.find_symbol(info.khash)
             model.incomplete.append(f"could not size the key of {info.name}: its hash function "
-                                    f"{function[1]}() did not run to its end ({why})")
+                                    f"{symbol.name if symbol else hex(info.khash)}() did not run to its "
+                                    f"end ({why})")
             info.key_size = max(reads, default=0) or None
             continue
         info.key_size = max(reads, default=0) or None
@@ -455,7 +456,8 @@ def _exceeded(budgets: Budgets, paths: int, simgr) -> str | None:
             return (f"block budget of {budgets.blocks_per_path} on one path exceeded in "
                     f"{_hottest_block(state)} (a loop the analysis cannot bound)")
         if _length_checks(state) > LENGTH_CHECKS:
-            return (f"nf_process loops over the packet's length in {_hottest_block(state)}: one path "
+            return (f"nf_process loops over the packet's length (or its IPv4/UDP length field) in "
+                    f"{_hottest_block(state)}: one path "
                     "per packet length, which no budget can cover. A checksum over the payload "
                     "belongs in nf_checksum() (nf.h), which the analysis summarises; other loops "
                     "need a constant bound")
@@ -469,13 +471,18 @@ def _hottest_block(state: angr.SimState) -> str:
     return f"{function}() at {file_line}"
 
 
+#: Symbols that stand for a length of the packet: the frame's, the IPv4
+#: total length, the UDP length.  A loop bounded by one walks the payload.
+_LENGTHS = ("length_", "pkt_16_", "pkt_17_", "l4_4_", "l4_5_")
+
+
 def _count_length_branch(state: angr.SimState) -> None:
-    """Before each branch: when its condition tests the packet length, count
+    """Before each branch: when its condition tests a packet length, count
     it for the branch instruction, in this call of its function (a helper
     called from several places tests the length once per call; a loop
     bounded by the length tests it once per turn)."""
     guard = state.inspect.exit_guard
-    if guard is None or not guard.symbolic or not any(v.startswith("length_") for v in guard.variables):
+    if guard is None or not guard.symbolic or not any(v.startswith(_LENGTHS) for v in guard.variables):
         return
     counts = dict(state.globals.get("length_checks", {}))
     branch = (state.scratch.ins_addr or state.addr or 0, state.callstack.ret_addr)
