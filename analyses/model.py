@@ -127,14 +127,47 @@ class PacketWrite:
 
 
 @dataclass(frozen=True)
+class PathCall:
+    """A state API call (or nf_checksum) of a path, as a run observes it:
+    function, object ("" for nf_checksum), call site ("file:line"), and
+    what it returned: ret, out (the out-pointer's value) and cell (a
+    borrowed cell's content), each the analysis's symbol for it, a number
+    when the path already knew it, or None when not observed; outcome: the
+    return value the path requires, when it requires one (found or not)."""
+
+    function: str
+    object: str
+    call: str
+    ret: str | int | None = None
+    out: str | int | None = None
+    cell: str | None = None
+    outcome: int | None = None
+
+
+@dataclass(frozen=True)
 class ExploredPath:
-    """One explored path: input device(s), output, and its accesses."""
+    """One explored path: input device(s), output, and its accesses.
+
+    For telling which path a run's packet took (analyses/coverage.py):
+    calls: its state calls in order; condition: its path condition as a
+    checked Python expression over the packet and the calls' results
+    (analyses/conditions.py); outputs: its possible outputs when few, and
+    output_value: the output as such an expression otherwise; unobserved:
+    what the condition leaves out because a run does not observe it (an NF
+    variable's value, uninitialized memory); fixed: packet fields the path
+    allows one value of ("ipv4.proto": 17)."""
 
     id: int
     device: list[int]
     output: str
     accesses: list[str]
     condition_fields: list[str]
+    calls: list[PathCall] = field(default_factory=list)
+    condition: str = "True"
+    outputs: list[int] = field(default_factory=list)
+    output_value: str | None = None
+    unobserved: list[str] = field(default_factory=list)
+    fixed: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -206,7 +239,8 @@ class Analysis:
             nf=doc["nf"],
             source=doc.get("source", ""),
             devices=doc["devices"],
-            paths=[ExploredPath(**p) for p in doc["paths"]],
+            paths=[ExploredPath(**{**p, "calls": [PathCall(**c) for c in p.get("calls", [])]})
+                   for p in doc["paths"]],
             objects=[StateObject(**o) for o in doc["objects"]],
             accesses=[Access(**a) for a in doc["accesses"]],
             relations=[Relation(**r) for r in doc["relations"]],

@@ -63,6 +63,22 @@ class ObjectInfo:
 
 
 @dataclass(frozen=True)
+class Call:
+    """One call of the state API (or nf_checksum) on a path, as the runtime
+    can observe it: function, object (its name; "" for nf_checksum), return
+    address, and what it returned: `ret` (the return value), `out` (the
+    value written through its out-pointer: a map value, an index) and, for
+    vector_borrow, `cell` (the content of the borrowed cell)."""
+
+    function: str
+    object: str
+    call: int
+    ret: Any = None
+    out: Any = None
+    cell: Any = None
+
+
+@dataclass(frozen=True)
 class Event:
     """One state call on a path: the key is a claripy expression (map key
     bytes, vector/dchain index, sketch key), `stored` the cell content a
@@ -147,6 +163,11 @@ def condition_variables(state: angr.SimState) -> frozenset:
     return frozenset(names)
 
 
+def _bits(value):
+    """A call's result as an expression (ints and None as given)."""
+    return value[31:0] if isinstance(value, claripy.ast.BV) and value.size() > 32 else value
+
+
 def _bool(model: Model, state: angr.SimState, owner: ObjectInfo, what: str) -> claripy.ast.BV:
     value = model.fresh(owner, what)
     state.solver.add(claripy.Or(value == 0, value == 1))
@@ -173,6 +194,14 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             if value.symbolic:
                 raise angr.errors.SimValueError(f"{self.display_name}: a size argument is symbolic")
             return self.state.solver.eval(value)
+
+        def called(self, owner: ObjectInfo | None, ret=None, out=None, cell=None) -> None:
+            """Note this call and what it returned on the path (Call)."""
+            if model.phase != "process":
+                return
+            call = Call(self.display_name, owner.name if owner else "", self.call_address(),
+                        _bits(ret), _bits(out), cell)
+            self.state.globals["calls"] = self.state.globals.get("calls", ()) + (call,)
 
         def record(self, owner: ObjectInfo, op: str, key=None, **extra) -> None:
             if model.phase != "process":
@@ -319,11 +348,14 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             if entry is not None:  # put or erased earlier on this path
                 if entry is not _ABSENT:
                     self.store_int(value_out, entry)
-                return claripy.BVV(0 if entry is _ABSENT else 1, 32)
+                found = claripy.BVV(0 if entry is _ABSENT else 1, 32)
+                self.called(owner, found, None if entry is _ABSENT else entry)
+                return found
             found = _bool(model, self.state, owner, "found")
             value = _index(model, self.state, owner, "value", owner.capacity)
             self.store_int(value_out, value)
             self.learn("found_keys", (owner.handle, hash(value)), key_value)
+            self.called(owner, found, value)
             return found
 
     class map_put(MapCall):
@@ -334,6 +366,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             self.key_layout(owner, key, value)
             if self.entry(owner, key_value) in (None, _ABSENT):
                 self.remember(owner, key_value, value[31:0])
+            self.called(owner)
 
     class map_erase(MapCall):
         def run(self, map_, key, trash):
@@ -341,12 +374,15 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             key_value = self.load_key(owner, key)
             self.record(owner, "destroy", key_value)
             self.remember(owner, key_value, _ABSENT)
+            self.called(owner)
 
     class map_size(StateCall):
         def run(self, map_):
             owner = self.info(map_)
             self.record(owner, "read")
-            return _index(model, self.state, owner, "size", owner.capacity + 1)
+            size = _index(model, self.state, owner, "size", owner.capacity + 1)
+            self.called(owner, size)
+            return size
 
     # ---- vectors ----
 
@@ -372,6 +408,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             address, content, _ = cells[key]
             self.record(owner, "read", index, cell=content)
             self.store_int(val_out, address, 64)
+            self.called(owner, cell=content)
 
         def keys_in(self, owner: ObjectInfo, address: int, index) -> None:
             """A cell at an index a map lookup returned holds the looked-up
@@ -397,6 +434,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             now = self.state.memory.load(address, owner.elem_size)
             if hash(now) != hash(content):
                 self.record(owner, "write", index[31:0], stored=now, cell=content)
+            self.called(owner)
 
     # ---- double chains ----
 
@@ -415,6 +453,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             self.record(owner, "create", index)
             self.store_int(index_out, index)
             self.learn("dchain_indexes", (owner.handle, hash(index)), ok)
+            self.called(owner, ok, index)
             return ok
 
     class dchain_rejuvenate_index(ChainCall):
@@ -422,22 +461,29 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             owner = self.info(chain)
             self.record(owner, "update", index[31:0])
             known = self.allocated(owner, index)
-            return known if known is not None else _bool(model, self.state, owner, "ret")
+            ret = known if known is not None else _bool(model, self.state, owner, "ret")
+            self.called(owner, ret)
+            return ret
 
     class dchain_expire_one_index(StateCall):
         def run(self, chain, index_out, time):
             owner = self.info(chain)
             self.record(owner, "expire")
             self.forget("dchain_indexes", owner.handle)
-            self.store_int(index_out, _index(model, self.state, owner, "expired", owner.capacity))
-            return _bool(model, self.state, owner, "ret")
+            expired = _index(model, self.state, owner, "expired", owner.capacity)
+            self.store_int(index_out, expired)
+            ret = _bool(model, self.state, owner, "ret")
+            self.called(owner, ret, expired)
+            return ret
 
     class dchain_is_index_allocated(ChainCall):
         def run(self, chain, index):
             owner = self.info(chain)
             self.record(owner, "verify", index[31:0])
             known = self.allocated(owner, index)
-            return known if known is not None else _bool(model, self.state, owner, "found")
+            found = known if known is not None else _bool(model, self.state, owner, "found")
+            self.called(owner, found)
+            return found
 
     class dchain_free_index(ChainCall):
         def run(self, chain, index):
@@ -445,7 +491,9 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             self.record(owner, "destroy", index[31:0])
             known = self.allocated(owner, index)
             self.learn("dchain_indexes", (owner.handle, hash(index[31:0])), claripy.BVV(0, 32))
-            return known if known is not None else _bool(model, self.state, owner, "ret")
+            ret = known if known is not None else _bool(model, self.state, owner, "ret")
+            self.called(owner, ret)
+            return ret
 
     class expire_items_single_map(StateCall):
         def run(self, chain, vector, map_, time):
@@ -458,7 +506,9 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             self.forget("dchain_indexes", self.info(chain).handle)
             self.forget("map_entries", self.info(map_).handle)
             owner = self.info(chain)
-            return _index(model, self.state, owner, "ret", owner.capacity + 1)
+            count = _index(model, self.state, owner, "ret", owner.capacity + 1)
+            self.called(owner, count)
+            return count
 
     # ---- consistent hashing ----
 
@@ -468,7 +518,9 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             self.record(table, "read", hash_)
             self.record(chain, "verify")
             found = _bool(model, self.state, chain, "found")
-            self.store_int(chosen_out, _index(model, self.state, chain, "chosen", self.int_arg(backends)))
+            chosen = _index(model, self.state, chain, "chosen", self.int_arg(backends))
+            self.store_int(chosen_out, chosen)
+            self.called(table, found, chosen)
             return found
 
     # ---- sketches ----
@@ -479,6 +531,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             keys = dict(self.state.globals.get("sketch_keys", {}))
             keys[owner.handle] = self.load_key(owner, key)
             self.state.globals["sketch_keys"] = keys
+            self.called(owner)
 
         def current(self, owner):
             return self.state.globals.get("sketch_keys", {}).get(owner.handle)
@@ -487,22 +540,28 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
         def run(self, sketch, now):
             owner = self.info(sketch)
             self.record(owner, "update", self.current(owner))
+            self.called(owner)
 
     class sketch_fetch(sketch_compute_hashes):
         def run(self, sketch):
             owner = self.info(sketch)
             self.record(owner, "read", self.current(owner))
-            return _bool(model, self.state, owner, "found")
+            found = _bool(model, self.state, owner, "found")
+            self.called(owner, found)
+            return found
 
     class sketch_touch_buckets(sketch_compute_hashes):
         def run(self, sketch, now):
             owner = self.info(sketch)
             self.record(owner, "write", self.current(owner))
-            return _bool(model, self.state, owner, "ret")
+            ret = _bool(model, self.state, owner, "ret")
+            self.called(owner, ret)
+            return ret
 
     class sketch_expire(StateCall):
         def run(self, sketch, time):
             self.record(self.info(sketch), "expire")
+            self.called(self.info(sketch))
 
     # ---- helpers of nf.h ----
 
@@ -512,7 +571,9 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
 
         def run(self, data, length, initial):
             model.counter += 1
-            return claripy.BVS(f"checksum_{model.counter}", 16).zero_extend(48)
+            value = claripy.BVS(f"checksum_{model.counter}", 16)
+            self.called(None, value)
+            return value.zero_extend(48)
 
     procedures = {
         cls.__name__: cls(display_name=cls.__name__)

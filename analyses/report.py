@@ -22,11 +22,13 @@ from analyses.fields import (
     is_packet_field,
     key_parts,
 )
+from analyses.conditions import Unobservable, to_python
 from analyses.model import (
     Access,
     Analysis,
     ExploredPath,
     PacketWrite,
+    PathCall,
     Relation,
     StateObject,
     Stats,
@@ -69,7 +71,7 @@ def build_report(ex: Exploration) -> Analysis:
         nf=ex.nf.name,
         source=str(ex.nf.path),
         devices=ex.devices,
-        paths=[_path_summary(p) for p in ex.paths],
+        paths=[_path_summary(p, ex.call_sites) for p in ex.paths],
         objects=objects,
         accesses=accesses,
         relations=_key_relations(ex) + _cell_relations(ex),
@@ -341,9 +343,77 @@ def _packet_write(path: PathResult) -> PacketWrite | None:
     return PacketWrite(path.id, path.devices, fields, output_name(path))
 
 
-def _path_summary(path: PathResult) -> ExploredPath:
+def _path_summary(path: PathResult, call_sites: dict[int, tuple[str, str]]) -> ExploredPath:
     conditions = set()
     for constraint in path.constraints:
         conditions |= constraint.variables
+    calls = [PathCall(c.function, c.object, call_sites.get(c.call, ("?", "?"))[0],
+                      _result(c.ret), _result(c.out), _result(c.cell), _outcome(path, c.ret))
+             for c in path.calls]
+    bound = {x for c in calls for x in (c.ret, c.out, c.cell) if isinstance(x, str)}
+    kept, unobserved = [], set()
+    for constraint in path.constraints:
+        try:
+            kept.append(to_python(constraint, bound))
+        except Unobservable as exc:
+            unobserved.add(_unobserved_kind(str(exc)))
+    output_value = None
+    if len(path.outputs) > 1 or path.output.symbolic:
+        try:
+            output_value = to_python(path.output, bound)
+        except Unobservable as exc:
+            unobserved.add(_unobserved_kind(str(exc)))
     return ExploredPath(path.id, path.devices, output_name(path),
-                        [f"{e.object}:{e.op}" for e in path.events], _inputs(conditions))
+                        [f"{e.object}:{e.op}" for e in path.events], _inputs(conditions),
+                        calls, " and ".join(kept) or "True",
+                        path.outputs if not path.output.symbolic else [], output_value, sorted(unobserved),
+                        _fixed_fields(path, conditions))
+
+
+def _fixed_fields(path: PathResult, variables: set[str]) -> dict[str, int]:
+    """Packet fields of the frame (no options) the path allows one value of."""
+    by_field: dict[str, dict[int, claripy.ast.BV]] = defaultdict(dict)
+    for name in variables:
+        if (found := byte_field(name)) and not name.startswith("l4_") and not found[0].startswith("pkt["):
+            by_field[found[0]][found[1]] = claripy.BVS(name, 8, explicit_name=True)
+    fixed = {}
+    for name, parts in sorted(by_field.items())[:12]:
+        if len(parts) != max(parts) + 1:
+            continue  # only some bytes of the field
+        value = claripy.Concat(*(parts[i] for i in sorted(parts))) if len(parts) > 1 else parts[0]
+        values = path.solver().eval(value, 2)
+        if len(values) == 1:
+            fixed[name] = values[0]
+    return fixed
+
+
+_FLAG = re.compile(r"\.(found|ret)_\d+_\d+_\d+$")
+
+
+def _outcome(path: PathResult, ret) -> int | None:
+    """The value a call's 0/1 result must have on this path, if one."""
+    if ret is None or not ret.symbolic or ret.op != "BVS" or not _FLAG.search(ret.args[0]):
+        return ret.concrete_value if ret is not None and not ret.symbolic else None
+    solver = path.solver()
+    values = solver.eval(ret, 2)
+    return values[0] if len(values) == 1 else None
+
+
+def _result(value) -> str | int | None:
+    """A call result as the report keeps it: the symbol's name, a number, None."""
+    if value is None:
+        return None
+    if value.op == "BVS":
+        return value.args[0]
+    if not value.symbolic:
+        return value.concrete_value
+    return None
+
+
+def _unobserved_kind(what: str) -> str:
+    """"packets_seen (an NF variable)" from the name of what was left out."""
+    if what.startswith("mem_"):
+        return "uninitialized memory"
+    if m := _ENTRY_VALUE.match(what):
+        return f"the value of {m.group(1)}"
+    return what.split("_")[0] if not what.startswith(("too long", "operation")) else what

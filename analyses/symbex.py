@@ -52,6 +52,7 @@ from analyses.nf_source import (
 from analyses.memory import GLOBAL_CELL_BASE, MemoryWatch, Region, stored_values
 from analyses.procedures import (
     CELL_BASE,
+    Call,
     MODELLED,
     ContractViolation,
     Event,
@@ -109,7 +110,8 @@ class PathResult:
     """What one finished path did, with its claripy expressions still attached.
 
     devices: input devices the path's conditions allow; output: the return
-    value; events: state calls in order; writes: packet byte offsets
+    value; events: accesses to state in order; calls: the state API calls
+    with what they returned; writes: packet byte offsets
     (absolute "pkt" or "l4") whose content changed, with the new value;
     constraints: the path condition; stored: what the path left in each of
     the NF's variables it wrote.
@@ -120,9 +122,18 @@ class PathResult:
     output: claripy.ast.BV
     outputs: list[int]
     events: tuple[Event, ...]
+    calls: tuple[Call, ...]
     writes: dict[tuple[str, int], claripy.ast.BV]
     constraints: list[claripy.ast.Bool]
     stored: dict[str, tuple[claripy.ast.BV, ...]] = field(default_factory=dict)
+    _solver: object = None
+
+    def solver(self) -> claripy.Solver:
+        """A solver holding the path condition (made once)."""
+        if self._solver is None:
+            self._solver = claripy.Solver()
+            self._solver.add(self.constraints)
+        return self._solver
 
 
 @dataclass
@@ -240,7 +251,7 @@ def explore(
             f"the analysis assumed that the keys of {info.name} live in a vector cell at the index "
             f"{info.name} maps them to (as libVig NFs keep them, and as the expirator needs), but the "
             f"map_put at {_site_text(project, call - 1)} puts a key kept elsewhere")
-    call_sites = _call_sites(project, {e.call for p in paths for e in p.events})
+    call_sites = _call_sites(project, {e.call for p in paths for e in (*p.events, *p.calls)})
     warnings = (list(dict.fromkeys(model.warnings)) + [f"incomplete: {w}" for w in model.incomplete]
                 + [f"incomplete: {w}" for w in watch.problems] + warnings)
     if watch.problems or model.incomplete:
@@ -511,6 +522,7 @@ def _summarise(index: int, state: angr.SimState, device, devices: int) -> PathRe
         output=output,
         outputs=[o - (1 << 32) if o >= 1 << 31 else o for o in outputs],
         events=state.globals.get("events", ()),
+        calls=state.globals.get("calls", ()),
         writes=writes,
         constraints=list(state.solver.constraints),
         stored=stored_values(state),

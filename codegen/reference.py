@@ -19,6 +19,8 @@ import sh
 from analyses.errors import MaestroError
 from analyses.nf_source import (
     BASE_CFLAGS,
+    HELPER_API,
+    STATE_API,
     NFSource,
     build_key,
     compile_nf,
@@ -31,6 +33,7 @@ from codegen.runtime import (
     REPO_ROOT,
     RUNTIME_HEADERS,
     SEQ_RUNNER_SOURCE,
+    SEQ_TRACE_SOURCE,
     STATE_SOURCES,
 )
 from codegen.trace import TracePacket, write_replay
@@ -81,12 +84,16 @@ def build_reference(
     *,
     defines: Mapping[str, object] | None = None,
     sanitize: bool = False,
+    trace: bool = False,
 ) -> Path:
-    """The runner executable for `nf` (built once per source, flags, defines)."""
+    """The runner executable for `nf` (built once per source, flags, defines).
+    trace: the build that can print each packet's state calls (--calls)."""
     nf = nf if isinstance(nf, NFSource) else resolve_nf(nf)
     flags = [*BASE_CFLAGS, *(SANITIZE_FLAGS if sanitize else ("-O2",)),
              f"-I{INCLUDE_DIR}", *define_flags(defines)]
-    key = build_key(nf.path, SEQ_RUNNER_SOURCE, *STATE_SOURCES, *RUNTIME_HEADERS, flags)
+    extra = [str(SEQ_TRACE_SOURCE), *(f"-Wl,--wrap={f}" for f in sorted(STATE_API | HELPER_API))] if trace else []
+    key = build_key(nf.path, SEQ_RUNNER_SOURCE, SEQ_TRACE_SOURCE, *STATE_SOURCES, *RUNTIME_HEADERS,
+                    flags, extra)
     out_dir = build_root() / "seq" / f"{nf.name}-{key}"
     exe = out_dir / "runner"
     if exe.is_file():
@@ -96,7 +103,7 @@ def build_reference(
     tmp = private_path(exe)
     try:
         sh.gcc(*flags, f"-I{STATE_SOURCES[0].parent}", str(nf.path),
-               *map(str, STATE_SOURCES), str(SEQ_RUNNER_SOURCE), "-o", str(tmp))
+               *map(str, STATE_SOURCES), str(SEQ_RUNNER_SOURCE), *extra, "-o", str(tmp))
     except sh.ErrorReturnCode as exc:
         raise ReferenceError(
             f"building the reference runner for {nf.path} failed:\n"

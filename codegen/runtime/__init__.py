@@ -16,5 +16,7 @@ STATE_SOURCES = tuple(sorted(STATE_DIR.glob("*.c")))
 RUNTIME_HEADERS = tuple(sorted([*INCLUDE_DIR.glob("*.h"), *STATE_DIR.glob("*.h")]))
 #: The sequential reference runner's main program.
 SEQ_RUNNER_SOURCE = RUNTIME_DIR / "seq" / "runner.c"
+#: Its call-tracing wrappers (linked with -Wl,--wrap into the tracing build).
+SEQ_TRACE_SOURCE = RUNTIME_DIR / "seq" / "trace.c"
 #: The repository root (sample NFs live in its sample_nfs/ folder).
 REPO_ROOT = RUNTIME_DIR.parents[1]

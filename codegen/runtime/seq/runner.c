@@ -13,8 +13,13 @@
  * Every packet gets a buffer of exactly its length, so a sanitizer build
  * catches an NF that reads past the frame.
  *
- * Usage: runner [--bytes] [--no-packets] TRACE.replay
+ * --calls (in a build linked with trace.c) appends to each packet's line the
+ * state calls it made and what they returned (state/calltrace.h).
+ *
+ * Usage: runner [--bytes] [--no-packets] [--calls] TRACE.replay
  */
+#include "calltrace.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +30,10 @@
 #include "nf.h"
 #include "digest.h"
 #include "replay.h"
+
+/* Defined by trace.c in the tracing build. */
+__attribute__((weak)) struct call_trace runner_trace;
+__attribute__((weak)) int runner_traces_calls;
 
 static _Noreturn __attribute__((format(printf, 2, 3))) void
 die(int status, const char *fmt, ...) {
@@ -44,20 +53,24 @@ static double seconds_now(void) {
 }
 
 int main(int argc, char **argv) {
-  int print_bytes = 0, print_packets = 1;
+  int print_bytes = 0, print_packets = 1, print_calls = 0;
   const char *path = NULL;
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--bytes") == 0)
       print_bytes = 1;
     else if (strcmp(argv[i], "--no-packets") == 0)
       print_packets = 0;
+    else if (strcmp(argv[i], "--calls") == 0)
+      print_calls = 1;
     else
       path = argv[i];
   }
   if (path == NULL) {
-    fprintf(stderr, "usage: %s [--bytes] [--no-packets] TRACE.replay\n", argv[0]);
+    fprintf(stderr, "usage: %s [--bytes] [--no-packets] [--calls] TRACE.replay\n", argv[0]);
     return 2;
   }
+  if (print_calls && !runner_traces_calls)
+    die(2, "--calls: this runner was built without call tracing (trace.c)");
   uint32_t count;
   char error[512];
   int status;
@@ -65,7 +78,8 @@ int main(int argc, char **argv) {
   if (packets == NULL)
     die(status, "%s", error);
   int *outputs = malloc(sizeof(*outputs) * (count ? count : 1));
-  if (outputs == NULL)
+  struct call_trace *traces = print_calls ? calloc(count ? count : 1, sizeof(*traces)) : NULL;
+  if (outputs == NULL || (print_calls && traces == NULL))
     die(3, "%s: out of memory for %" PRIu32 " results", path, count);
   if (!nf_init()) {
     fprintf(stderr, "runner: nf_init failed\n");
@@ -73,9 +87,13 @@ int main(int argc, char **argv) {
   }
 
   double start = seconds_now();
-  for (uint32_t i = 0; i < count; ++i)
+  for (uint32_t i = 0; i < count; ++i) {
+    runner_trace.count = runner_trace.lost = 0;
     outputs[i] = nf_process(packets[i].device, packets[i].data,
                             packets[i].length, packets[i].time);
+    if (traces != NULL)
+      traces[i] = runner_trace;
+  }
   double seconds = seconds_now() - start;
 
   uint64_t forwarded = 0, dropped = 0, flooded = 0, invalid = 0;
@@ -106,6 +124,8 @@ int main(int argc, char **argv) {
         printf("%02x", packets[i].data[b]);
     else
       printf("%016" PRIx64, packet_digest(packets[i].data, packets[i].length));
+    if (traces != NULL)
+      calltrace_print(stdout, &traces[i]);
     putchar('\n');
   }
   printf("# totals packets=%" PRIu32 " forwarded=%" PRIu64 " dropped=%" PRIu64
@@ -119,5 +139,6 @@ int main(int argc, char **argv) {
     free(packets[i].data);
   free(packets);
   free(outputs);
+  free(traces);
   return invalid ? 4 : 0;
 }
