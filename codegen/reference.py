@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -36,6 +36,7 @@ from codegen.runtime import (
     SEQ_TRACE_SOURCE,
     STATE_SOURCES,
 )
+from codegen.calltrace import read_calls, split_calls
 from codegen.trace import TracePacket, write_replay
 
 #: nf_process results (nf.h).
@@ -68,6 +69,7 @@ class PacketResult:
     length: int
     data: bytes | None
     digest: str | None
+    calls: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -116,10 +118,13 @@ def build_reference(
 _LINE = re.compile(r"^(\d+) (\d+) (\S+) (\d+) ([0-9a-f]+)$")
 
 
-def parse_output(text: str, *, with_bytes: bool) -> tuple[list[PacketResult], dict[str, float]]:
-    """Per-packet results and totals from the runner's stdout."""
-    results, totals = [], {}
+def parse_output(text: str, *, with_bytes: bool, executable: Path | None = None
+                 ) -> tuple[list[PacketResult], dict[str, float]]:
+    """Per-packet results and totals from the runner's stdout (with the
+    packets' state calls when it printed them, sites resolved in `executable`)."""
+    results, totals, call_texts = [], {}, []
     for line in text.splitlines():
+        line, calls = split_calls(line)
         if line.startswith("# totals "):
             totals = {k: float(v) for k, v in (f.split("=") for f in line[9:].split())}
         elif m := _LINE.match(line):
@@ -134,6 +139,9 @@ def parse_output(text: str, *, with_bytes: bool) -> tuple[list[PacketResult], di
                 bytes.fromhex(tail) if with_bytes else None,
                 None if with_bytes else tail,
             ))
+            call_texts.append(calls)
+    if executable is not None and any(call_texts):
+        results = [replace(r, calls=c) for r, c in zip(results, read_calls(call_texts, executable))]
     return results, totals
 
 
@@ -145,28 +153,33 @@ def run_reference(
     sanitize: bool = False,
     with_bytes: bool = True,
     per_packet: bool = True,
+    calls: bool = False,
 ) -> ReferenceRun:
     """Replay `packets` through the NF on one core and collect what it did.
 
     with_bytes: each result carries the bytes after processing (else their
-    digest); per_packet=False keeps only the totals (for benchmarks).
+    digest); per_packet=False keeps only the totals (for benchmarks);
+    calls: each result carries the packet's state calls (for coverage).
     """
     source = nf if isinstance(nf, NFSource) else resolve_nf(nf)
-    exe = build_reference(source, defines=defines, sanitize=sanitize)
+    exe = build_reference(source, defines=defines, sanitize=sanitize, trace=calls)
     with tempfile.TemporaryDirectory(prefix="maestro-seq-") as tmp:
         replay = Path(tmp) / "trace.replay"
         write_replay(replay, packets)
-        return run_replay(source.name, exe, replay, with_bytes=with_bytes, per_packet=per_packet)
+        return run_replay(source.name, exe, replay, with_bytes=with_bytes, per_packet=per_packet,
+                          calls=calls)
 
 
 def run_replay(name: str, exe: Path, replay: Path, *, with_bytes: bool = True,
-               per_packet: bool = True) -> ReferenceRun:
+               per_packet: bool = True, calls: bool = False) -> ReferenceRun:
     """Run a built reference runner over a replay file."""
     args = [str(replay)]
     if with_bytes:
         args.insert(0, "--bytes")
     if not per_packet:
         args.insert(0, "--no-packets")
+    if calls:
+        args.insert(0, "--calls")
     try:
         out = sh.Command(str(exe))(*args, _return_cmd=True)
     except sh.ErrorReturnCode as exc:
@@ -181,5 +194,5 @@ def run_replay(name: str, exe: Path, replay: Path, *, with_bytes: bool = True,
     except sh.SignalException as exc:
         stderr = exc.stderr.decode(errors="replace").strip()
         raise ReferenceError(f"reference run of {name} crashed:\n{stderr[-4000:]}") from None
-    results, totals = parse_output(str(out), with_bytes=with_bytes)
+    results, totals = parse_output(str(out), with_bytes=with_bytes, executable=exe if calls else None)
     return ReferenceRun(name, results, totals)

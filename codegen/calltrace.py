@@ -1,0 +1,56 @@
+"""Reading the state-call traces runs print (runtime/state/calltrace.h).
+
+A packet's line ends with `calls=<function>,<object>,<site>,<ret>,<out>[,<cell>];...`
+where <site> is the offset of a call's return address in the executable;
+`read_calls` turns that into `ObservedCall`s with the call's source line,
+which addr2line finds in the executable's debug information.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from analyses.coverage import ObservedCall
+from analyses.errors import MaestroError
+
+
+def split_calls(line: str) -> tuple[str, str]:
+    """(the line without its calls, the calls text or "")."""
+    head, sep, calls = line.partition(" calls=")
+    return head, calls if sep else ""
+
+
+def read_calls(texts: list[str], executable: Path) -> list[tuple[ObservedCall, ...]]:
+    """The calls of each packet (one text per packet, "" for none); sites
+    resolved to "file.c:line" with one addr2line run."""
+    parsed = [_parse(text) for text in texts]
+    lines = source_lines(executable, sorted({r[2] for records in parsed for r in records}))
+    return [tuple(ObservedCall(f, o, lines.get(s, "?"), r, out, c) for f, o, s, r, out, c in records)
+            for records in parsed]
+
+
+def _parse(text: str) -> list[tuple]:
+    records = []
+    for item in text.split(";") if text else ():
+        fields = item.split(",")
+        if fields[0] == "lost":
+            raise MaestroError(f"a packet made more state calls than the trace keeps ({fields[1]} lost)")
+        if len(fields) not in (5, 6):
+            raise MaestroError(f"malformed call record {item!r} in a run's results")
+        function, obj, site, ret, out = fields[:5]
+        records.append((function, int(obj), int(site, 16), int(ret), int(out),
+                        bytes.fromhex(fields[5]) if len(fields) == 6 else None))
+    return records
+
+
+def source_lines(executable: Path, sites: list[int]) -> dict[int, str]:
+    """"file.c:line" of each call site (return-address offset) of an executable."""
+    if not sites:
+        return {}
+    out = subprocess.run(["addr2line", "-e", str(executable), *(hex(s - 1) for s in sites)],
+                         capture_output=True, text=True).stdout.splitlines()
+    lines = {}
+    for site, location in zip(sites, out):
+        file, _, line = location.partition(" ")[0].rpartition(":")
+        lines[site] = f"{Path(file).name}:{line}" if file and line.isdigit() else "?"
+    return lines
