@@ -68,7 +68,8 @@ class Call:
     can observe it: function, object (its name; "" for nf_checksum), return
     address, and what it returned: `ret` (the return value), `out` (the
     value written through its out-pointer: a map value, an index) and, for
-    vector_borrow, `cell` (the content of the borrowed cell)."""
+    vector_borrow, `cell` (the content of the borrowed cell); `key`: what
+    it was called with (a map key, an index, an expiry time)."""
 
     function: str
     object: str
@@ -76,6 +77,7 @@ class Call:
     ret: Any = None
     out: Any = None
     cell: Any = None
+    key: Any = None
 
 
 @dataclass(frozen=True)
@@ -195,12 +197,12 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
                 raise angr.errors.SimValueError(f"{self.display_name}: a size argument is symbolic")
             return self.state.solver.eval(value)
 
-        def called(self, owner: ObjectInfo | None, ret=None, out=None, cell=None) -> None:
+        def called(self, owner: ObjectInfo | None, ret=None, out=None, cell=None, key=None) -> None:
             """Note this call and what it returned on the path (Call)."""
             if model.phase != "process":
                 return
             call = Call(self.display_name, owner.name if owner else "", self.call_address(),
-                        _bits(ret), _bits(out), cell)
+                        _bits(ret), _bits(out), cell, key)
             self.state.globals["calls"] = self.state.globals.get("calls", ()) + (call,)
 
         def record(self, owner: ObjectInfo, op: str, key=None, **extra) -> None:
@@ -349,13 +351,13 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
                 if entry is not _ABSENT:
                     self.store_int(value_out, entry)
                 found = claripy.BVV(0 if entry is _ABSENT else 1, 32)
-                self.called(owner, found, None if entry is _ABSENT else entry)
+                self.called(owner, found, None if entry is _ABSENT else entry, key=key_value)
                 return found
             found = _bool(model, self.state, owner, "found")
             value = _index(model, self.state, owner, "value", owner.capacity)
             self.store_int(value_out, value)
             self.learn("found_keys", (owner.handle, hash(value)), key_value)
-            self.called(owner, found, value)
+            self.called(owner, found, value, key=key_value)
             return found
 
     class map_put(MapCall):
@@ -366,7 +368,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             self.key_layout(owner, key, value)
             if self.entry(owner, key_value) in (None, _ABSENT):
                 self.remember(owner, key_value, value[31:0])
-            self.called(owner)
+            self.called(owner, key=key_value)
 
     class map_erase(MapCall):
         def run(self, map_, key, trash):
@@ -374,7 +376,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             key_value = self.load_key(owner, key)
             self.record(owner, "destroy", key_value)
             self.remember(owner, key_value, _ABSENT)
-            self.called(owner)
+            self.called(owner, key=key_value)
 
     class map_size(StateCall):
         def run(self, map_):
@@ -408,7 +410,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             address, content, _ = cells[key]
             self.record(owner, "read", index, cell=content)
             self.store_int(val_out, address, 64)
-            self.called(owner, cell=content)
+            self.called(owner, cell=content, key=index)
 
         def keys_in(self, owner: ObjectInfo, address: int, index) -> None:
             """A cell at an index a map lookup returned holds the looked-up
@@ -453,7 +455,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             self.record(owner, "create", index)
             self.store_int(index_out, index)
             self.learn("dchain_indexes", (owner.handle, hash(index)), ok)
-            self.called(owner, ok, index)
+            self.called(owner, ok, index, key=time[63:0])
             return ok
 
     class dchain_rejuvenate_index(ChainCall):
@@ -462,7 +464,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             self.record(owner, "update", index[31:0])
             known = self.allocated(owner, index)
             ret = known if known is not None else _bool(model, self.state, owner, "ret")
-            self.called(owner, ret)
+            self.called(owner, ret, key=index[31:0])
             return ret
 
     class dchain_expire_one_index(StateCall):
@@ -473,7 +475,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             expired = _index(model, self.state, owner, "expired", owner.capacity)
             self.store_int(index_out, expired)
             ret = _bool(model, self.state, owner, "ret")
-            self.called(owner, ret, expired)
+            self.called(owner, ret, expired, key=time[63:0])
             return ret
 
     class dchain_is_index_allocated(ChainCall):
@@ -482,7 +484,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             self.record(owner, "verify", index[31:0])
             known = self.allocated(owner, index)
             found = known if known is not None else _bool(model, self.state, owner, "found")
-            self.called(owner, found)
+            self.called(owner, found, key=index[31:0])
             return found
 
     class dchain_free_index(ChainCall):
@@ -492,7 +494,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             known = self.allocated(owner, index)
             self.learn("dchain_indexes", (owner.handle, hash(index[31:0])), claripy.BVV(0, 32))
             ret = known if known is not None else _bool(model, self.state, owner, "ret")
-            self.called(owner, ret)
+            self.called(owner, ret, key=index[31:0])
             return ret
 
     class expire_items_single_map(StateCall):
@@ -507,7 +509,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             self.forget("map_entries", self.info(map_).handle)
             owner = self.info(chain)
             count = _index(model, self.state, owner, "ret", owner.capacity + 1)
-            self.called(owner, count)
+            self.called(owner, count, key=time[63:0])
             return count
 
     # ---- consistent hashing ----

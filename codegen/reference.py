@@ -79,6 +79,36 @@ class ReferenceRun:
     nf: str
     results: list[PacketResult]
     totals: dict[str, float]
+    state: "RunState | None" = None
+
+
+@dataclass(frozen=True)
+class RunState:
+    """The NF's state after a run (tracing build, key sizes given): by
+    object allocation order, each map's keys and values, each dchain's
+    allocated indexes and their last touch, each vector's non-zero cells."""
+
+    maps: dict[int, dict[bytes, int]]
+    chains: dict[int, dict[int, int]]
+    vectors: dict[int, dict[int, bytes]]
+
+
+def parse_state(text: str) -> RunState:
+    """The `# state ...` lines of a runner's output."""
+    maps: dict[int, dict[bytes, int]] = {}
+    chains: dict[int, dict[int, int]] = {}
+    vectors: dict[int, dict[int, bytes]] = {}
+    for line in text.splitlines():
+        if not line.startswith("# state "):
+            continue
+        kind, obj, *items = line[len("# state "):].split()
+        if kind == "map":
+            maps[int(obj)] = {bytes.fromhex(k): int(v) for k, v in (i.split("=") for i in items)}
+        elif kind == "dchain":
+            chains[int(obj)] = {int(k): int(v) for k, v in (i.split("@") for i in items)}
+        elif kind == "vector":
+            vectors[int(obj)] = {int(k): bytes.fromhex(v) for k, v in (i.split("=") for i in items)}
+    return RunState(maps, chains, vectors)
 
 
 def build_reference(
@@ -154,26 +184,32 @@ def run_reference(
     with_bytes: bool = True,
     per_packet: bool = True,
     calls: bool = False,
+    state_keys: Sequence[int] | None = None,
 ) -> ReferenceRun:
     """Replay `packets` through the NF on one core and collect what it did.
 
     with_bytes: each result carries the bytes after processing (else their
     digest); per_packet=False keeps only the totals (for benchmarks);
-    calls: each result carries the packet's state calls (for coverage).
+    calls: each result carries the packet's state calls (for coverage);
+    state_keys: key bytes per object (allocation order): also return the
+    state after the run (RunState).
     """
     source = nf if isinstance(nf, NFSource) else resolve_nf(nf)
-    exe = build_reference(source, defines=defines, sanitize=sanitize, trace=calls)
+    exe = build_reference(source, defines=defines, sanitize=sanitize, trace=calls or state_keys is not None)
     with tempfile.TemporaryDirectory(prefix="maestro-seq-") as tmp:
         replay = Path(tmp) / "trace.replay"
         write_replay(replay, packets)
         return run_replay(source.name, exe, replay, with_bytes=with_bytes, per_packet=per_packet,
-                          calls=calls)
+                          calls=calls, state_keys=state_keys)
 
 
 def run_replay(name: str, exe: Path, replay: Path, *, with_bytes: bool = True,
-               per_packet: bool = True, calls: bool = False) -> ReferenceRun:
+               per_packet: bool = True, calls: bool = False,
+               state_keys: Sequence[int] | None = None) -> ReferenceRun:
     """Run a built reference runner over a replay file."""
     args = [str(replay)]
+    if state_keys is not None:
+        args[:0] = ["--state", ",".join(str(k) for k in state_keys) or "0"]
     if with_bytes:
         args.insert(0, "--bytes")
     if not per_packet:
@@ -195,4 +231,4 @@ def run_replay(name: str, exe: Path, replay: Path, *, with_bytes: bool = True,
         stderr = exc.stderr.decode(errors="replace").strip()
         raise ReferenceError(f"reference run of {name} crashed:\n{stderr[-4000:]}") from None
     results, totals = parse_output(str(out), with_bytes=with_bytes, executable=exe if calls else None)
-    return ReferenceRun(name, results, totals)
+    return ReferenceRun(name, results, totals, parse_state(str(out)) if state_keys is not None else None)

@@ -18,17 +18,26 @@ in an order the trace does not fix; each packet runs atomically, so the run
 must equal the sequential NF run in the *serial order* the cores committed
 packets in (the program records it).  The reference is run in that order:
 a difference there is a real one (a broken lock, a lost update).
+
+A verdict says what it covered: both runs report each packet's state calls,
+which tell which explored path it took (analyses/coverage.py), and the
+verdict lists the paths reached per device and those never reached, in
+words.  `maestro verify` drives traffic down every path it can
+(codegen/path_traffic.py); "equivalent" means equivalent on those paths.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from analyses.errors import MaestroError
 from analyses.fields import byte_field
+from analyses.coverage import Coverage, Observation, coverage
 from analyses.model import Analysis
+from codegen.calltrace import read_calls, split_calls
 from codegen.reference import NF_DROP, NF_FLOOD, PacketResult
+from codegen.trace import TracePacket
 
 #: Justifications of the allowed differences, by kind.
 ALLOWED = {
@@ -53,6 +62,7 @@ class ParallelResult:
     data: bytes
     worker: int
     order: int
+    calls: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -66,39 +76,60 @@ class Verdict:
     first_difference: dict[str, Any] | None
     disallowed: int
     justifications: dict[str, str] = field(default_factory=dict)
+    #: paths the sequential and the parallel runs reached
+    reference_coverage: Coverage | None = None
+    parallel_coverage: Coverage | None = None
 
     @property
     def equivalent(self) -> bool:
         return self.disallowed == 0 and self.lost == 0
 
     def summary(self) -> str:
-        """One line for humans."""
+        """One line for humans, with what the comparison covered."""
+        reached = f"; sequential {self.reference_coverage.summary()}" if self.reference_coverage else \
+            "; coverage not measured"
         if not self.equivalent:
             first = self.first_difference or {}
             return (f"DIFFERENT: {self.disallowed} packet(s) differ, {self.lost} lost; first at "
-                    f"packet {first.get('index')}: {first.get('what')}")
+                    f"packet {first.get('index')}: {first.get('what')}{reached}")
         extra = ", ".join(f"{n} {kind}" for kind, n in self.allowed.items() if n)
         return (f"equivalent: {self.identical}/{self.packets} packets identical"
-                + (f", allowed differences: {extra}" if extra else ""))
+                + (f", allowed differences: {extra}" if extra else "") + reached)
+
+    def never_reached(self) -> list[str]:
+        """The paths no packet of the sequential run took, in words."""
+        cov = self.reference_coverage
+        if cov is None:
+            return []
+        return [f"path {p} (device {d}): {cov.described.get(p, '')}"
+                for d, ids in sorted(cov.missed().items()) for p in ids]
 
     def to_json(self) -> dict[str, Any]:
         return {"equivalent": self.equivalent, "packets": self.packets,
                 "identical": self.identical, "allowed": self.allowed, "lost": self.lost,
                 "disallowed": self.disallowed, "first_difference": self.first_difference,
-                "justifications": self.justifications, "summary": self.summary()}
+                "justifications": self.justifications, "summary": self.summary(),
+                "coverage": {"sequential": self.reference_coverage.to_json() if self.reference_coverage else None,
+                             "parallel": self.parallel_coverage.to_json() if self.parallel_coverage else None},
+                "never_reached": self.never_reached()}
 
 
-def read_parallel_results(path: Path) -> list[ParallelResult]:
-    """The results file the program writes with --results --bytes."""
-    results = []
+def read_parallel_results(path: Path, executable: Path | None = None) -> list[ParallelResult]:
+    """The results file the program writes with --results --bytes (with each
+    packet's state calls, call sites resolved in `executable`)."""
+    results, call_texts = [], []
     for line in Path(path).read_text().splitlines():
         if line.startswith("#"):
             continue
+        line, calls = split_calls(line)
         index, device, output, _length, data, worker, order = line.split()
         value = {"drop": NF_DROP, "flood": NF_FLOOD, "lost": None}.get(output)
         results.append(ParallelResult(int(index), int(device),
                                       value if output in ("drop", "flood", "lost") else int(output),
                                       bytes.fromhex(data), int(worker), int(order)))
+        call_texts.append(calls)
+    if executable is not None and any(call_texts):
+        results = [replace(r, calls=c) for r, c in zip(results, read_calls(call_texts, executable))]
     return results
 
 
@@ -126,13 +157,14 @@ def serial_order(parallel: list[ParallelResult]) -> list[int]:
     return [p.index for p in sorted(parallel, key=lambda p: (p.output is None, p.order, p.index))]
 
 
-def reference_in_order(nf, trace: list, order: list[int] | None) -> list[PacketResult]:
+def reference_in_order(nf, trace: list, order: list[int] | None, *, defines=None,
+                       calls: bool = False) -> list[PacketResult]:
     """The reference runner's results, in trace order, for the trace
     replayed in `order` (a permutation of its indexes; None: trace order)."""
     from codegen.reference import run_reference
 
     order = order if order is not None else list(range(len(trace)))
-    replayed = run_reference(nf, [trace[i] for i in order]).results
+    replayed = run_reference(nf, [trace[i] for i in order], defines=defines, calls=calls).results
     results: list = [None] * len(trace)
     for position, index in enumerate(order):
         results[index] = replayed[position]
@@ -190,13 +222,44 @@ def _name(output: int | None) -> str:
     return {NF_DROP: "drop", NF_FLOOD: "flood", None: "lost"}.get(output, str(output))
 
 
+def observations(trace: Sequence[TracePacket], outputs: Sequence) -> list[Observation]:
+    """What a run did with each trace packet, for coverage: `outputs` are
+    PacketResult or ParallelResult (their output and calls), in trace order."""
+    return [Observation(i, p.device, p.time_ns, p.data, r.output if r.output is not None else -99, r.calls)
+            for i, (p, r) in enumerate(zip(trace, outputs))]
+
+
+def verify_program(program, analysis: Analysis, trace: list[TracePacket], *, defines=None,
+                   cancel=None) -> tuple[Verdict, Any]:
+    """Run a built program once over `trace` and compare it with the
+    sequential NF (in its commit order for locks and tm); the verdict says
+    which paths each run reached.  Returns (verdict, the run's final stats)."""
+    import tempfile
+
+    from codegen.program import run
+
+    with tempfile.TemporaryDirectory(prefix="maestro-verify-") as tmp:
+        results = Path(tmp) / "results.txt"
+        ran = run(program, packets=trace, once=True, results=results, result_bytes=True, cancel=cancel)
+        if cancel is not None and cancel.is_set():
+            raise MaestroError(f"verification of {program.nf} was cancelled")
+        parallel = read_parallel_results(results, program.program)
+    order = serial_order(parallel) if program.strategy in ("locks", "tm") else None
+    reference = reference_in_order(program.directory / "nf" / f"{program.nf}.c", trace, order,
+                                   defines=defines, calls=True)
+    verdict = compare(reference, parallel, analysis)
+    verdict = replace(verdict, reference_coverage=coverage(analysis, observations(trace, reference)),
+                      parallel_coverage=coverage(analysis, observations(trace, parallel)))
+    return verdict, ran.final
+
+
 def verify_nf(
     nf: str,
     *,
     cores: int = 2,
     strategy: str = "auto",
     lock: str = "maestro",
-    traffic: str = "sessions",
+    traffic: str = "paths",
     flows: int = 200,
     packets: int = 5000,
     seed: int = 1,
@@ -205,37 +268,53 @@ def verify_nf(
     out_dir: Path | None = None,
     log=None,
     cancel=None,
+    defines=None,
 ) -> tuple[Verdict, dict[str, Any]]:
     """Analyze, plan, generate, build and run `nf` in parallel and compare it
-    with the sequential reference on one generated trace.
+    with the sequential reference.
 
-    strategy: auto (the plan's), sn, locks or tm.  Returns the verdict and
-    what was run (program folder, plan strategy, final stats).  `cancel` (a
-    threading.Event) stops the build or the run: MaestroError."""
+    traffic: "paths" drives packets down every explored path it can
+    (codegen/path_traffic.py), then adds `packets` packets of the sessions
+    profile; any other profile name generates that traffic alone.  strategy:
+    auto (the plan's), sn, locks or tm.  Returns the verdict and what was
+    run (program folder, plan strategy, final stats, traffic notes).
+    `cancel` (a threading.Event) stops the build or the run: MaestroError."""
     import tempfile
 
     from analyses.planner import plan as make_plan
-    from analyses.report import analyze
+    from analyses.report import analyze, build_report
+    from analyses.symbex import explore
     from codegen.generator import generate
-    from codegen.program import build, run
+    from codegen.path_traffic import path_traffic
+    from codegen.program import build
     from codegen.traffic import generate as make_traffic
 
-    analysis = analysis or analyze(nf)
+    notes: list[str] = []
+    if traffic == "paths":
+        exploration = explore(nf, defines=defines)
+        analysis = build_report(exploration)
+        generated = path_traffic(nf, defines=defines, seed=seed, paths=exploration.paths, analysis=analysis)
+        trace = generated.packets
+        if packets:
+            trace = trace + _after(make_traffic("sessions", flows, packets, seed=seed), trace)
+        notes = generated.notes
+    else:
+        analysis = analysis or analyze(nf, defines=defines)
+        trace = make_traffic(traffic, flows, packets, seed=seed)
     planner_strategy = {"auto": "auto", "sn": "shared-nothing", "locks": "locks",
                         "tm": "tm"}[strategy]
     plan = make_plan(analysis, cores=cores, nic=nic, strategy=planner_strategy).to_json()
     out_dir = out_dir or Path(tempfile.mkdtemp(prefix=f"maestro-verify-{Path(nf).stem}-"))
     program = generate(nf, plan, analysis, out_dir, strategy=None if strategy == "auto" else strategy,
-                       lock=lock)
+                       lock=lock, defines=defines)
     build(program, log=log, cancel=cancel)
-    trace = make_traffic(traffic, flows, packets, seed=seed)
-    results = out_dir / "results.txt"
-    ran = run(program, packets=trace, once=True, results=results, result_bytes=True,
-              cancel=cancel)
-    if cancel is not None and cancel.is_set():
-        raise MaestroError(f"verification of {nf} was cancelled")
-    parallel = read_parallel_results(results)
-    order = serial_order(parallel) if program.strategy in ("locks", "tm") else None
-    verdict = compare(reference_in_order(nf, trace, order), parallel, analysis)
+    verdict, final = verify_program(program, analysis, trace, defines=defines, cancel=cancel)
     return verdict, {"program": str(program.directory), "strategy": program.strategy,
-                     "plan_strategy": plan["strategy"], "final": ran.final}
+                     "plan_strategy": plan["strategy"], "final": final, "packets": len(trace),
+                     "complete": analysis.stats.complete, "traffic_notes": notes}
+
+
+def _after(extra: list[TracePacket], trace: list[TracePacket]) -> list[TracePacket]:
+    """`extra` shifted to start after the last packet of `trace`."""
+    start = max((p.time_ns for p in trace), default=0) + 1_000
+    return [TracePacket(p.device, p.time_ns + start, p.data) for p in extra]

@@ -60,15 +60,20 @@ def register(subparsers) -> None:
 
     ver = subparsers.add_parser("verify", help="compare the parallel program with the sequential NF",
                                 description="Analyze, plan, generate, build and run NF on a trace; "
-                                "compare every packet's output and bytes with the reference runner.")
+                                "compare every packet's output and bytes with the reference runner, "
+                                "and say which explored paths the trace reached.  The default traffic "
+                                "(paths) drives packets down every path it can, then adds --packets "
+                                "packets of the sessions profile.")
     ver.add_argument("nf", help="sample name (fw) or path of an NF's .c file")
     ver.add_argument("--cores", type=int, default=2)
     ver.add_argument("--strategy", default="auto", choices=["auto", "sn", "locks", "tm"])
     ver.add_argument("--locks", default="maestro", choices=list(LOCK_KINDS))
-    ver.add_argument("--traffic", default="sessions", choices=PROFILES)
+    ver.add_argument("--traffic", default="paths", choices=["paths", *PROFILES])
     ver.add_argument("--flows", type=int, default=200)
     ver.add_argument("--packets", type=int, default=5000)
     ver.add_argument("--seed", type=int, default=1)
+    ver.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
+                     help="a config macro for the NF (e.g. a smaller capacity to reach full tables)")
     ver.add_argument("--json", type=Path, help="write the verdict as JSON")
     ver.set_defaults(func=run_verify)
 
@@ -125,9 +130,16 @@ def run_verify(args: argparse.Namespace) -> int:
 
     verdict, info = verify_nf(args.nf, cores=args.cores, strategy=args.strategy, lock=args.locks,
                               traffic=args.traffic, flows=args.flows, packets=args.packets,
-                              seed=args.seed)
+                              seed=args.seed, defines=parse_defines(args.defines))
+    if not info["complete"]:
+        print("the analysis is INCOMPLETE: the program locks every object; the paths below are only "
+              "those the analysis explored")
     print(f"{args.nf}: {info['strategy']} program ({info['plan_strategy']} plan) on "
-          f"{args.packets} {args.traffic} packets: {verdict.summary()}")
+          f"{info['packets']} {args.traffic} packets: {verdict.summary()}")
+    if verdict.parallel_coverage is not None:
+        print(f"  parallel {verdict.parallel_coverage.summary()}")
+    for line in verdict.never_reached():
+        print(f"  never reached: {line}")
     for kind, why in verdict.justifications.items():
         print(f"  allowed: {kind}: {why}")
     if verdict.first_difference:

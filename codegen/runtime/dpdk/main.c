@@ -10,6 +10,8 @@
  * simulated NIC feeds them (simnic.c); without it, real NIC queues are
  * polled and the NF's time is the TSC in nanoseconds.
  */
+#include "calltrace.h"
+
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -57,6 +59,7 @@ static unsigned worker_of_lcore[RTE_MAX_LCORE];
 static unsigned workers;
 static uint16_t ports;
 static struct packet_result *results;
+static struct call_trace *result_calls; /* each packet's state calls (with --results) */
 static int simulated, once, result_bytes;
 static double seconds_limit, interval = 1.0;
 static uint64_t start_tsc;
@@ -200,6 +203,8 @@ static int worker_main(void *arg) {
           results[index].worker = (uint16_t)worker;
           results[index].order = maestro_last_commit();
           results[index].digest = packet_digest(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m));
+          if (result_calls != NULL)
+            result_calls[index] = *maestro_packet_calls();
           if (result_bytes) /* once mode injects each packet once: keep its bytes after */
             memcpy(sim_packets[index].data, rte_pktmbuf_mtod(m, uint8_t *), sim_packets[index].length);
         }
@@ -296,7 +301,10 @@ static void write_results(const char *path) {
         fprintf(out, "%02x", sim_packets[i].data[b]);
     else
       fprintf(out, "%016" PRIx64, r->digest);
-    fprintf(out, " %u %" PRIu64 "\n", r->worker, r->order);
+    fprintf(out, " %u %" PRIu64, r->worker, r->order);
+    if (result_calls != NULL && r->processed)
+      calltrace_print(out, &result_calls[i]);
+    fputc('\n', out);
   }
   fclose(out);
 }
@@ -366,9 +374,11 @@ int main(int argc, char **argv) {
   if (simulated && !simnic_start(maestro_devices, workers, once))
     rte_exit(EXIT_FAILURE, "the simulated NIC could not start\n");
   maestro_record_order = results_path != NULL;
+  maestro_record_calls = results_path != NULL;
   if (simulated && once) {
     results = calloc(sim_packet_count ? sim_packet_count : 1, sizeof(*results));
-    if (results == NULL)
+    result_calls = calloc(sim_packet_count ? sim_packet_count : 1, sizeof(*result_calls));
+    if (results == NULL || result_calls == NULL)
       rte_exit(EXIT_FAILURE, "out of memory for %u results\n", sim_packet_count);
   }
   if (assignment_path != NULL) {

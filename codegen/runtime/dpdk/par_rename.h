@@ -18,6 +18,7 @@
 #define dchain_rejuvenate_index par_dchain_rejuvenate_index
 #define expire_items_single_map par_expire_items_single_map
 #define map_allocate par_map_allocate
+#define nf_checksum par_nf_checksum
 #define map_erase par_map_erase
 #define map_get par_map_get
 #define map_put par_map_put

@@ -13,6 +13,7 @@
 #undef dchain_rejuvenate_index
 #undef expire_items_single_map
 #undef map_allocate
+#undef nf_checksum
 #undef map_erase
 #undef map_get
 #undef map_put

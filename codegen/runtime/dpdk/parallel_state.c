@@ -32,6 +32,8 @@
  * never writes: cells handed out by vector_borrow in read mode are per-core
  * scratch copies, compared with the real cell at vector_return.
  */
+#include "calltrace.h"
+
 #include <immintrin.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -209,6 +211,24 @@ static _Noreturn void abort_packet(void) { longjmp(ctx.abort, 1); }
 
 static int uses_locks(void) { return maestro_strategy == MAESTRO_LOCKS; }
 
+/* The state calls of the worker's current packet (verification runs). */
+int maestro_record_calls;
+static __thread struct call_trace packet_calls;
+
+const struct call_trace *maestro_packet_calls(void) { return &packet_calls; }
+
+static void forget_calls(void) { packet_calls.count = packet_calls.lost = 0; }
+
+#define NOTE(fn, object)                                                              \
+  (maestro_record_calls && !in_init                                                 \
+       ? calltrace_add(&packet_calls, #fn, (int)(object)->o.id, __builtin_return_address(0)) \
+       : NULL)
+#define SET(r, field, value) \
+  do {                       \
+    if ((r) != NULL)         \
+      (r)->field = (value);  \
+  } while (0)
+
 /* Before reading object `o`. */
 static void guard_read(struct par_object *o) {
   if (!o->shared || !uses_locks())
@@ -385,24 +405,33 @@ int par_sketch_allocate(map_key_hash *kh, uint32_t capacity, uint16_t threshold,
 
 int par_map_get(struct ParMap *map, void *key, int *value_out) {
   guard_read(&map->o);
-  return map_get(map->base, key, value_out);
+  struct call_record *r = NOTE(map_get, map);
+  int found = map_get(map->base, key, value_out);
+  SET(r, ret, found);
+  SET(r, out, found ? *value_out : 0);
+  return found;
 }
 
 void par_map_put(struct ParMap *map, void *key, int value) {
   if (skip_init_write(&map->o))
     return;
   guard_write(&map->o);
+  NOTE(map_put, map);
   map_put(map->base, key, value);
 }
 
 void par_map_erase(struct ParMap *map, void *key, void **trash) {
   guard_write(&map->o);
+  NOTE(map_erase, map);
   map_erase(map->base, key, trash);
 }
 
 unsigned par_map_size(struct ParMap *map) {
   guard_read(&map->o);
-  return map_size(map->base);
+  struct call_record *r = NOTE(map_size, map);
+  unsigned size = map_size(map->base);
+  SET(r, ret, size);
+  return size;
 }
 
 /* ------------------------------------------------------------------ */
@@ -411,8 +440,11 @@ unsigned par_map_size(struct ParMap *map) {
 
 void par_vector_borrow(struct ParVector *vector, int index, void **val_out) {
   guard_read(&vector->o);
+  struct call_record *r = NOTE(vector_borrow, vector);
   void *cell;
   vector_borrow(vector->base, index, &cell);
+  SET(r, ret, index);
+  calltrace_cell(r, cell, vector->base->elem_size);
   if (ctx.mode != MODE_READ) {
     *val_out = cell;
     return;
@@ -433,6 +465,9 @@ void par_vector_borrow(struct ParVector *vector, int index, void **val_out) {
 }
 
 void par_vector_return(struct ParVector *vector, int index, void *value) {
+  struct call_record *r = NOTE(vector_return, vector);
+  SET(r, ret, index);
+  calltrace_cell(r, value, vector->base->elem_size);
   void *cell;
   vector_borrow(vector->base, index, &cell);
   if (ctx.mode == MODE_READ) {
@@ -463,8 +498,12 @@ int par_cht_find_preferred_available_backend(uint64_t hash, struct ParVector *ch
                                              int *chosen_backend) {
   guard_read(&cht->o);
   guard_read(&active_backends->o);
-  return cht_find_preferred_available_backend(hash, cht->base, active_backends->base,
-                                              cht_height, backend_capacity, chosen_backend);
+  struct call_record *r = NOTE(cht_find_preferred_available_backend, cht);
+  int found = cht_find_preferred_available_backend(hash, cht->base, active_backends->base,
+                                                   cht_height, backend_capacity, chosen_backend);
+  SET(r, ret, found);
+  SET(r, out, found ? *chosen_backend : 0);
+  return found;
 }
 
 /* ------------------------------------------------------------------ */
@@ -514,7 +553,10 @@ static void settle_local_touches(struct ParDoubleChain *chain, vigor_time_t time
 int par_dchain_allocate_new_index(struct ParDoubleChain *chain, int *index_out,
                                   vigor_time_t time) {
   guard_write(&chain->o);
+  struct call_record *r = NOTE(dchain_allocate_new_index, chain);
   int ok = dchain_allocate_new_index(chain->base, index_out, time);
+  SET(r, ret, ok);
+  SET(r, out, ok ? *index_out : 0);
   if (ok && core_local(chain))
     for (unsigned w = 0; w < worker_count; ++w)
       chain->local_time[w][*index_out] = INT64_MIN;
@@ -522,47 +564,64 @@ int par_dchain_allocate_new_index(struct ParDoubleChain *chain, int *index_out,
 }
 
 int par_dchain_rejuvenate_index(struct ParDoubleChain *chain, int index, vigor_time_t time) {
+  struct call_record *r = NOTE(dchain_rejuvenate_index, chain);
+  int ret;
   if (ctx.mode == MODE_READ && core_local(chain)) {
     guard_read(&chain->o);
-    if (!dchain_is_index_allocated(chain->base, index))
-      return 0;
-    chain->local_time[ctx.worker][index] = time;
-    return 1;
+    ret = dchain_is_index_allocated(chain->base, index);
+    if (ret)
+      chain->local_time[ctx.worker][index] = time;
+  } else {
+    guard_write(&chain->o);
+    ret = dchain_rejuvenate_index(chain->base, index, time);
   }
-  guard_write(&chain->o);
-  return dchain_rejuvenate_index(chain->base, index, time);
+  SET(r, ret, ret);
+  return ret;
 }
 
 int par_dchain_expire_one_index(struct ParDoubleChain *chain, int *index_out,
                                 vigor_time_t time) {
   guard_read(&chain->o);
+  struct call_record *r = NOTE(dchain_expire_one_index, chain);
   if (!would_expire(chain, time))
     return 0;
   guard_write(&chain->o);
   settle_local_touches(chain, time);
-  return dchain_expire_one_index(chain->base, index_out, time);
+  int ret = dchain_expire_one_index(chain->base, index_out, time);
+  SET(r, ret, ret);
+  SET(r, out, ret ? *index_out : 0);
+  return ret;
 }
 
 int par_dchain_is_index_allocated(struct ParDoubleChain *chain, int index) {
   guard_read(&chain->o);
-  return dchain_is_index_allocated(chain->base, index);
+  struct call_record *r = NOTE(dchain_is_index_allocated, chain);
+  int ret = dchain_is_index_allocated(chain->base, index);
+  SET(r, ret, ret);
+  return ret;
 }
 
 int par_dchain_free_index(struct ParDoubleChain *chain, int index) {
   guard_write(&chain->o);
-  return dchain_free_index(chain->base, index);
+  struct call_record *r = NOTE(dchain_free_index, chain);
+  int ret = dchain_free_index(chain->base, index);
+  SET(r, ret, ret);
+  return ret;
 }
 
 int par_expire_items_single_map(struct ParDoubleChain *chain, struct ParVector *vector,
                                 struct ParMap *map, vigor_time_t time) {
   guard_read(&chain->o);
+  struct call_record *r = NOTE(expire_items_single_map, chain);
   if (!would_expire(chain, time))
     return 0;
   guard_write(&chain->o);
   guard_write(&vector->o);
   guard_write(&map->o);
   settle_local_touches(chain, time);
-  return expire_items_single_map(chain->base, vector->base, map->base, time);
+  int count = expire_items_single_map(chain->base, vector->base, map->base, time);
+  SET(r, ret, count);
+  return count;
 }
 
 /* ------------------------------------------------------------------ */
@@ -571,26 +630,35 @@ int par_expire_items_single_map(struct ParDoubleChain *chain, struct ParVector *
 
 void par_sketch_compute_hashes(struct ParSketch *sketch, void *key) {
   guard_read(&sketch->o);
+  NOTE(sketch_compute_hashes, sketch);
   sketch_hash_buckets(sketch->base, key, ctx.sketch_buckets[sketch->o.id]);
 }
 
 void par_sketch_refresh(struct ParSketch *sketch, vigor_time_t now) {
   guard_write(&sketch->o);
+  NOTE(sketch_refresh, sketch);
   sketch_refresh_buckets(sketch->base, ctx.sketch_buckets[sketch->o.id], now);
 }
 
 int par_sketch_fetch(struct ParSketch *sketch) {
   guard_read(&sketch->o);
-  return sketch_fetch_buckets(sketch->base, ctx.sketch_buckets[sketch->o.id]);
+  struct call_record *r = NOTE(sketch_fetch, sketch);
+  int ret = sketch_fetch_buckets(sketch->base, ctx.sketch_buckets[sketch->o.id]);
+  SET(r, ret, ret);
+  return ret;
 }
 
 int par_sketch_touch_buckets(struct ParSketch *sketch, vigor_time_t now) {
   guard_write(&sketch->o);
-  return sketch_touch_buckets_of(sketch->base, ctx.sketch_buckets[sketch->o.id], now);
+  struct call_record *r = NOTE(sketch_touch_buckets, sketch);
+  int ret = sketch_touch_buckets_of(sketch->base, ctx.sketch_buckets[sketch->o.id], now);
+  SET(r, ret, ret);
+  return ret;
 }
 
 void par_sketch_expire(struct ParSketch *sketch, vigor_time_t time) {
   guard_read(&sketch->o);
+  NOTE(sketch_expire, sketch);
   int pending = 0;
   for (int row = 0; row < SKETCH_DEPTH; ++row) {
     int oldest = oldest_index(sketch->base->rows[row]);
@@ -667,6 +735,7 @@ static int run_locked(unsigned worker, uint16_t device, uint8_t *packet, uint16_
   }
   /* A write (or a lock conflict) in read mode: run again, exclusively. */
   release_read_locks();
+  forget_calls();
   memset(ctx.scratch, 0, sizeof(ctx.scratch));
   memcpy(packet, saved, length);
   __atomic_store_n(aborts, *aborts + 1, __ATOMIC_RELAXED); /* read by the stats reports */
@@ -684,6 +753,7 @@ static int run_transaction(unsigned worker, uint16_t device, uint8_t *packet,
   maestro_process_fn process = maestro_nf_processes[worker];
   ctx.mode = MODE_PLAIN;
   for (int attempt = 0; attempt < MAESTRO_TM_RETRIES; ++attempt) {
+    forget_calls();
     unsigned status = _xbegin();
     if (status == _XBEGIN_STARTED) {
       if (__atomic_load_n(&global_lock, __ATOMIC_RELAXED))
@@ -698,15 +768,26 @@ static int run_transaction(unsigned worker, uint16_t device, uint8_t *packet,
       _mm_pause();
   }
   spin_lock(&global_lock);
+  forget_calls();
   int out = process(device, packet, length, now);
   commit();
   spin_unlock(&global_lock);
   return out;
 }
 
+uint16_t par_nf_checksum(const void *data, uint16_t length, uint32_t initial) {
+  struct call_record *r = maestro_record_calls && !in_init
+                              ? calltrace_add(&packet_calls, "nf_checksum", -1, __builtin_return_address(0))
+                              : NULL;
+  uint16_t sum = nf_checksum(data, length, initial);
+  SET(r, ret, sum);
+  return sum;
+}
+
 int maestro_run_packet(unsigned worker, uint16_t device, uint8_t *packet,
                        uint16_t length, vigor_time_t now, uint64_t *aborts) {
   ctx.worker = worker;
+  forget_calls();
   switch (maestro_strategy) {
   case MAESTRO_LOCKS:
     return run_locked(worker, device, packet, length, now, aborts);

@@ -82,6 +82,12 @@ int maestro_run_packet(unsigned worker, uint16_t device, uint8_t *packet,
 uint64_t maestro_last_commit(void);
 extern int maestro_record_order;
 
+/* The state calls of the worker's current packet, recorded when
+   maestro_record_calls is set (verification: which path each packet took). */
+struct call_trace;
+const struct call_trace *maestro_packet_calls(void);
+extern int maestro_record_calls;
+
 /* Whether the CPU commits RTM transactions (checked before a TM run). */
 int maestro_rtm_supported(void);
 

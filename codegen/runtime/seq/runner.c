@@ -16,7 +16,11 @@
  * --calls (in a build linked with trace.c) appends to each packet's line the
  * state calls it made and what they returned (state/calltrace.h).
  *
- * Usage: runner [--bytes] [--no-packets] [--calls] TRACE.replay
+ * --state SIZES (tracing build) prints the state after the run: each map's
+ * keys (SIZES: key bytes per object, in allocation order, comma-separated),
+ * each dchain's allocated indexes, each vector's non-zero cells.
+ *
+ * Usage: runner [--bytes] [--no-packets] [--calls] [--state SIZES] TRACE.replay
  */
 #include "calltrace.h"
 
@@ -34,6 +38,7 @@
 /* Defined by trace.c in the tracing build. */
 __attribute__((weak)) struct call_trace runner_trace;
 __attribute__((weak)) int runner_traces_calls;
+__attribute__((weak)) void runner_dump_state(FILE *out, const int *key_sizes, int count);
 
 static _Noreturn __attribute__((format(printf, 2, 3))) void
 die(int status, const char *fmt, ...) {
@@ -53,7 +58,8 @@ static double seconds_now(void) {
 }
 
 int main(int argc, char **argv) {
-  int print_bytes = 0, print_packets = 1, print_calls = 0;
+  int print_bytes = 0, print_packets = 1, print_calls = 0, print_state = 0;
+  int key_sizes[64], key_size_count = 0;
   const char *path = NULL;
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--bytes") == 0)
@@ -62,6 +68,13 @@ int main(int argc, char **argv) {
       print_packets = 0;
     else if (strcmp(argv[i], "--calls") == 0)
       print_calls = 1;
+    else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
+      char *sizes = argv[++i];
+      for (char *item = strtok(sizes, ","); item != NULL && key_size_count < 64;
+           item = strtok(NULL, ","))
+        key_sizes[key_size_count++] = atoi(item);
+      print_state = 1;
+    }
     else
       path = argv[i];
   }
@@ -69,8 +82,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s [--bytes] [--no-packets] [--calls] TRACE.replay\n", argv[0]);
     return 2;
   }
-  if (print_calls && !runner_traces_calls)
-    die(2, "--calls: this runner was built without call tracing (trace.c)");
+  if ((print_calls || print_state) && !runner_traces_calls)
+    die(2, "--calls/--state: this runner was built without call tracing (trace.c)");
   uint32_t count;
   char error[512];
   int status;
@@ -134,6 +147,8 @@ int main(int argc, char **argv) {
   for (int d = 0; d < NF_DEVICES; ++d)
     printf(" out%d=%" PRIu64, d, per_device[d]);
   printf(" seconds=%.6f pps=%.0f\n", seconds, seconds > 0 ? count / seconds : 0.0);
+  if (print_state && runner_dump_state != NULL)
+    runner_dump_state(stdout, key_sizes, key_size_count);
 
   for (uint32_t i = 0; i < count; ++i)
     free(packets[i].data);

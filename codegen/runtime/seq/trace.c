@@ -16,6 +16,7 @@ struct call_trace runner_trace;
 int runner_traces_calls = 1;
 static int depth;           /* inside a wrapped call: the library's own calls */
 static const void *objects[64];
+static char kinds[64];      /* m(ap), v(ector), d(chain), s(ketch) */
 static int object_count;
 
 static int object_id(const void *object) {
@@ -25,9 +26,11 @@ static int object_id(const void *object) {
   return -1;
 }
 
-static void allocated(const void *object) {
-  if (depth == 0 && object != NULL && object_count < 64 && object_id(object) < 0)
+static void allocated(const void *object, char kind) {
+  if (depth == 0 && object != NULL && object_count < 64 && object_id(object) < 0) {
+    kinds[object_count] = kind;
     objects[object_count++] = object;
+  }
 }
 
 #define NOTE(fn, object) \
@@ -47,7 +50,7 @@ int __wrap_map_allocate(map_keys_equality *keq, map_key_hash *khash, unsigned ca
   int ok = __real_map_allocate(keq, khash, capacity, out);
   --depth;
   if (ok)
-    allocated(*out);
+    allocated(*out, 'm');
   return ok;
 }
 int __real_vector_allocate(int, unsigned, vector_init_elem *, struct Vector **);
@@ -56,7 +59,7 @@ int __wrap_vector_allocate(int size, unsigned capacity, vector_init_elem *init, 
   int ok = __real_vector_allocate(size, capacity, init, out);
   --depth;
   if (ok)
-    allocated(*out);
+    allocated(*out, 'v');
   return ok;
 }
 int __real_dchain_allocate(int, struct DoubleChain **);
@@ -65,7 +68,7 @@ int __wrap_dchain_allocate(int range, struct DoubleChain **out) {
   int ok = __real_dchain_allocate(range, out);
   --depth;
   if (ok)
-    allocated(*out);
+    allocated(*out, 'd');
   return ok;
 }
 int __real_sketch_allocate(map_key_hash *, uint32_t, uint16_t, struct Sketch **);
@@ -75,7 +78,7 @@ int __wrap_sketch_allocate(map_key_hash *kh, uint32_t capacity, uint16_t thresho
   int ok = __real_sketch_allocate(kh, capacity, threshold, out);
   --depth;
   if (ok)
-    allocated(*out);
+    allocated(*out, 's');
   return ok;
 }
 
@@ -119,13 +122,16 @@ void __wrap_vector_borrow(struct Vector *vector, int index, void **val_out) {
   ++depth;
   struct call_record *r = NOTE(vector_borrow, vector);
   __real_vector_borrow(vector, index, val_out);
+  SET(r, ret, index);
   calltrace_cell(r, *val_out, vector->elem_size);
   --depth;
 }
 void __real_vector_return(struct Vector *, int, void *);
 void __wrap_vector_return(struct Vector *vector, int index, void *value) {
   ++depth;
-  NOTE(vector_return, vector);
+  struct call_record *r = NOTE(vector_return, vector);
+  SET(r, ret, index);
+  calltrace_cell(r, value, vector->elem_size);
   __real_vector_return(vector, index, value);
   --depth;
 }
@@ -247,4 +253,58 @@ uint16_t __wrap_nf_checksum(const void *data, uint16_t length, uint32_t initial)
   SET(r, ret, sum);
   --depth;
   return sum;
+}
+
+/* ---- the state after the run (--state KEY_SIZES), for generating traffic
+   that reaches paths which need entries to exist (codegen/path_traffic.py):
+
+     # state map <object> <key hex>=<value> ...
+     # state dchain <object> <index>@<time> ...
+     # state vector <object> <index>=<cell hex> ...   (non-zero cells)
+*/
+static void dump_bytes(FILE *out, const void *data, unsigned length) {
+  const unsigned char *bytes = data;
+  for (unsigned i = 0; i < length; ++i)
+    fprintf(out, "%02x", bytes[i]);
+}
+
+void runner_dump_state(FILE *out, const int *key_sizes, int key_size_count) {
+  for (int id = 0; id < object_count; ++id) {
+    if (kinds[id] == 'm' && id < key_size_count && key_sizes[id] > 0) {
+      const struct Map *map = objects[id];
+      fprintf(out, "# state map %d", id);
+      for (unsigned b = 0; b <= map->mask; ++b)
+        if (map->busy[b]) {
+          fputc(' ', out);
+          dump_bytes(out, map->keys[b], (unsigned)key_sizes[id]);
+          fprintf(out, "=%d", map->values[b]);
+        }
+      fputc('\n', out);
+    } else if (kinds[id] == 'd') {
+      const struct DoubleChain *chain = objects[id];
+      fprintf(out, "# state dchain %d", id);
+      for (int i = 0; i < chain->range; ++i)
+        if (chain->allocated[i])
+          fprintf(out, " %d@%" PRId64, i, (int64_t)chain->timestamps[i]);
+      fputc('\n', out);
+    } else if (kinds[id] == 'v') {
+      const struct Vector *vector = objects[id];
+      if (vector->elem_size > CALLTRACE_CELL)
+        continue;
+      fprintf(out, "# state vector %d", id);
+      unsigned shown = 0;
+      for (unsigned i = 0; i < vector->capacity && shown < 4096; ++i) {
+        const char *cell = vector->data + (size_t)i * vector->elem_size;
+        unsigned zero = 1;
+        for (unsigned b = 0; b < vector->elem_size && zero; ++b)
+          zero = cell[b] == 0;
+        if (!zero) {
+          fprintf(out, " %u=", i);
+          dump_bytes(out, cell, vector->elem_size);
+          ++shown;
+        }
+      }
+      fputc('\n', out);
+    }
+  }
 }

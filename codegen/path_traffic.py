@@ -1,0 +1,365 @@
+"""Traffic that drives an NF down each of its explored paths.
+
+`path_traffic` starts from the analysis's symbolic paths and builds a trace
+in rounds, with the sequential NF as the judge:
+
+1. each round replays the trace so far through the reference runner with
+   call tracing (which path each packet took: analyses/coverage.py) and
+   the state it leaves (map keys, allocated indexes, vector cells);
+2. for every path not reached yet, z3 solves the path's condition joined
+   with that state: a path that needs a map hit gets the key of an entry
+   that exists, a path that needs a miss a key that does not, an index
+   check an allocated (or free) index, a borrowed cell the content the
+   cell really holds, an expiry a time past the entries' last touch;
+3. when the state lacks what a path needs, the round first sends packets
+   that create it: for a hit, a packet of a path that puts the key the
+   path will look up; for an allocated index, a packet that allocates one;
+   for a full table, as many allocating packets as the table has room
+   (when that is a few hundred: lower the capacity with -D otherwise).
+
+Bytes the condition leaves free come from a well-formed frame with random
+addresses, ports and MACs, so that packets spread over the cores the way
+real flows do (and cross-core pairs are exercised).  Paths still not
+reached after the last round are reported, each with its condition in
+words (what the state or a variable's value would have to be).
+"""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+from analyses.angr_env import claripy
+from analyses.coverage import Coverage, Observation, coverage
+from analyses.errors import MaestroError
+from analyses.model import Analysis
+from analyses.nf_source import NFSource, resolve_nf
+from analyses.report import build_report
+from analyses.symbex import PathResult, explore
+from codegen.packets import TCP, UDP, make_packet
+from codegen.reference import RunState, run_reference
+from codegen.trace import TracePacket
+
+#: Packets between two rounds' packets, in ns (1 us).
+STEP_NS = 1_000
+#: At most this many state entries are offered to the solver at once.
+CANDIDATES = 64
+#: A table is filled to reach its "full" paths when it has at most this much room.
+FILL_LIMIT = 512
+
+_PKT = re.compile(r"^pkt_(\d+)_")
+_L4 = re.compile(r"^l4_(\d+)_")
+
+
+@dataclass
+class PathTraffic:
+    """The generated trace, the coverage the reference gives it, and notes."""
+
+    packets: list[TracePacket]
+    analysis: Analysis
+    coverage: Coverage
+    rounds: int
+    notes: list[str] = field(default_factory=list)
+
+
+def path_traffic(
+    nf: str | Path | NFSource,
+    *,
+    defines: Mapping[str, object] | None = None,
+    seed: int = 1,
+    rounds: int = 8,
+    max_packets: int = 20000,
+    paths: list[PathResult] | None = None,
+    analysis: Analysis | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> PathTraffic:
+    """A trace reaching every path it can (see the module doc).  `paths`/
+    `analysis`: an exploration already made (else the NF is explored)."""
+    source = nf if isinstance(nf, NFSource) else resolve_nf(nf)
+    if paths is None or analysis is None:
+        exploration = explore(source, defines=defines)
+        paths, analysis = exploration.paths, build_report(exploration)
+    builder = _Builder(source, analysis, paths, defines, random.Random(seed))
+    packets: list[TracePacket] = []
+    given_up: dict[int, int] = {}
+    notes: list[str] = []
+    done = 0
+    for done in range(1, rounds + 1):
+        cov, state = builder.replay(packets)
+        missed = sorted((p, d) for d, ids in cov.missed().items() for p in ids)
+        if progress:
+            progress(f"round {done}: {cov.summary()}")
+        todo = [t for t in missed if given_up.get(t, 0) < 3]
+        if not todo or len(packets) >= max_packets:
+            break
+        batch = builder.round(todo, state)
+        for t in todo:
+            given_up[t] = given_up.get(t, 0) + 1
+        if not batch:
+            break
+        packets += batch[: max_packets - len(packets)]
+    cov, _ = builder.replay(packets)
+    for device, ids in cov.missed().items():
+        for p in ids:
+            notes.append(f"path {p} not reached on device {device}: {cov.described[p]}")
+    return PathTraffic(packets, analysis, cov, done, notes + list(dict.fromkeys(builder.notes)))
+
+
+class _Builder:
+    """Solves paths against the state of the trace so far."""
+
+    def __init__(self, source: NFSource, analysis: Analysis, paths: list[PathResult],
+                 defines: Mapping[str, object] | None, rng: random.Random):
+        self.source, self.analysis, self.defines, self.rng = source, analysis, defines, rng
+        self.by_id = {p.id: p for p in paths}
+        allocated = sorted((o for o in analysis.objects if o.allocated), key=lambda o: o.order)
+        self.order = {o.name: o.order for o in allocated}
+        self.objects = {o.name: o for o in allocated}
+        self.key_sizes = [o.key_size or 0 for o in allocated]
+        self.notes: list[str] = []
+        self.time = 0
+
+    def path(self, path_id: int) -> PathResult:
+        return self.by_id[path_id]
+
+    def replay(self, packets: list[TracePacket]) -> tuple[Coverage, RunState]:
+        run = run_reference(self.source, packets, defines=self.defines, calls=True,
+                            state_keys=self.key_sizes)
+        observed = [Observation(r.index, r.device, p.time_ns, p.data, r.output, r.calls)
+                    for r, p in zip(run.results, packets)]
+        self.time = max((p.time_ns for p in packets), default=0)
+        return coverage(self.analysis, observed), run.state
+
+    def round(self, todo: list[tuple[int, int]], state: RunState) -> list[TracePacket]:
+        """One packet per (path, device) (and the packets that set up what it needs)."""
+        batch: list[TracePacket] = []
+        for path_id, device in todo:
+            path = self.by_id[path_id]
+            packet, needs = self.solve(path, state, device=device)
+            for need in needs:
+                batch += self.create(need, state)
+            if packet is not None:
+                batch.append(packet)
+        return batch
+
+    # --- solving one path ---------------------------------------------------
+
+    def solve(self, path: PathResult, state: RunState, extra=(), device: int | None = None
+              ) -> tuple[TracePacket | None, list[tuple]]:
+        """A packet taking `path` (arriving on `device`) from `state` (None
+        when unsatisfiable), and what the state lacks for it."""
+        solver = claripy.Solver()
+        solver.add(path.constraints)
+        solver.add(list(extra))
+        symbols = _inputs(path)
+        if device is not None and "device" in symbols:
+            solver.add(symbols["device"] == device)
+        needs: list[tuple] = []
+        for call in path.calls:
+            needs += [(*need, path) for need in self._bind(solver, call, state)]
+        if "time" in symbols:
+            solver.add(claripy.SGE(symbols["time"], self.time + STEP_NS))
+        if "length" in symbols:  # a trace holds frames of at least one byte
+            solver.add(symbols["length"] >= 1)
+        if not solver.satisfiable():
+            return None, needs
+        base = self._base_frame()
+        self._prefer(solver, symbols, base)
+        return self._packet(solver, symbols, base, path), needs
+
+    def _bind(self, solver: claripy.Solver, call, state: RunState) -> list[tuple]:
+        """Constraints tying the call's results to the state; returns what is missing."""
+        order = self.order.get(call.object, -1)
+        ret = call.ret if call.ret is not None and call.ret.op == "BVS" else None
+        needs_true = ret is not None and not solver.satisfiable(extra_constraints=[ret == 0])
+        needs_false = ret is not None and not solver.satisfiable(extra_constraints=[ret != 0])
+        if call.function == "map_get" and call.key is not None:
+            entries = list(state.maps.get(order, {}).items())
+            self.rng.shuffle(entries)
+            key = call.key
+            if needs_true:
+                options = [claripy.And(key == _value(k, key.size()), *( [call.out == v] if call.out is not None
+                                                                         and call.out.symbolic else []))
+                           for k, v in entries[:CANDIDATES] if len(k) * 8 == key.size()]
+                if not options:
+                    return [("entry", call.object, call)]
+                solver.add(claripy.Or(*options))
+            elif needs_false:
+                solver.add([key != _value(k, key.size()) for k, _ in entries[:256] if len(k) * 8 == key.size()])
+        elif call.function in ("dchain_is_index_allocated", "dchain_rejuvenate_index", "dchain_free_index") \
+                and call.key is not None:
+            allocated = list(state.chains.get(order, {}))
+            self.rng.shuffle(allocated)
+            if needs_true:
+                if not allocated:
+                    return [("index", call.object, call)]
+                solver.add(claripy.Or(*(call.key == a for a in allocated[:CANDIDATES])))
+            elif needs_false:
+                solver.add([call.key != a for a in allocated[:256]])
+        elif call.function == "dchain_allocate_new_index":
+            room = self.objects[call.object].capacity - len(state.chains.get(order, {}))
+            if needs_false and room > 0:
+                return [("full", call.object, room)]
+            if needs_true and room <= 0:
+                self.notes.append(f"{call.object} is full: paths that allocate in it are not reached")
+        elif call.function in ("expire_items_single_map", "dchain_expire_one_index") and call.key is not None:
+            stamps = list(state.chains.get(order, {}).values())[:256]
+            expired = [claripy.SGT(call.key, t) for t in stamps]
+            if call.function == "expire_items_single_map" and ret is not None:
+                count = claripy.BVV(0, 32)
+                for condition in expired:
+                    count = count + claripy.If(condition, claripy.BVV(1, 32), claripy.BVV(0, 32))
+                solver.add(ret == count)
+            elif ret is not None:
+                solver.add(ret == (claripy.If(claripy.Or(*expired), claripy.BVV(1, 32), claripy.BVV(0, 32))
+                                   if expired else claripy.BVV(0, 32)))
+        elif call.function == "vector_borrow" and call.cell is not None and call.key is not None:
+            cells = list(state.vectors.get(order, {}).items())
+            width = call.cell.size()
+            known = [claripy.And(call.key == i, call.cell == _value(c, width))
+                     for i, c in cells[:CANDIDATES] if len(c) * 8 == width]
+            others = claripy.And(*(call.key != i for i, _ in cells[:CANDIDATES]), call.cell == 0)
+            solver.add(claripy.Or(*known, others) if known else others)
+        elif call.function == "map_size" and ret is not None:
+            solver.add(ret == len(state.maps.get(order, {})))
+        return []
+
+    def create(self, need: tuple, state: RunState) -> list[TracePacket]:
+        """Packets that create what a path needs (see the module doc)."""
+        kind, obj = need[0], need[1]
+        if kind == "entry":
+            call, path = need[2], need[3]
+            wanted = self._key_wanted(call, path)
+            for creator in self._paths_calling("map_put", obj):
+                put = next(c for c in creator.calls if c.function == "map_put" and c.object == obj)
+                if wanted is None or put.key.size() != wanted.size():
+                    continue
+                packet, _ = self.solve(creator, state, extra=[put.key == wanted])
+                if packet is not None:
+                    return [packet]
+            return []
+        if kind == "index":
+            for creator in self._paths_calling("dchain_allocate_new_index", obj):
+                packet, _ = self.solve(creator, state)
+                if packet is not None:
+                    return [packet]
+            return []
+        if kind == "full":
+            room = need[2]
+            if room > FILL_LIMIT:
+                self.notes.append(f"{obj} has room for {room} more entries: its full-table paths are not "
+                                  "reached (lower its capacity with -D to test them)")
+                return []
+            for creator in self._paths_calling("dchain_allocate_new_index", obj):
+                packets = []
+                for _ in range(room):
+                    packet, _ = self.solve(creator, state)
+                    if packet is None:
+                        break
+                    packets.append(packet)
+                if packets:
+                    return packets
+        return []
+
+    def _key_wanted(self, call, path: PathResult):
+        """The key a lookup of `path` will use, with the packet solved freely."""
+        solver = claripy.Solver()
+        solver.add(path.constraints)
+        if not solver.satisfiable():
+            return None
+        symbols = _inputs(path)
+        self._prefer(solver, symbols, self._base_frame())
+        return claripy.BVV(solver.eval(call.key, 1)[0], call.key.size())
+
+    def _paths_calling(self, function: str, obj: str) -> list[PathResult]:
+        """Paths that make `function` on `obj` and return it success."""
+        found = []
+        for path in self.by_id.values():
+            for call in path.calls:
+                if call.function == function and call.object == obj:
+                    ok = call.ret if function == "dchain_allocate_new_index" else None
+                    solver = path.solver()
+                    if ok is None or solver.satisfiable(extra_constraints=[ok == 1]):
+                        found.append(path)
+                    break
+        self.rng.shuffle(found)
+        return found
+
+    # --- frames -------------------------------------------------------------
+
+    def _base_frame(self) -> bytes:
+        """A well-formed frame with random addresses, ports and MACs."""
+        r = self.rng
+        proto = r.choice((TCP, UDP))
+        return make_packet(r.getrandbits(32), r.getrandbits(32),
+                           r.randrange(1024, 65536), r.randrange(1, 65536), proto,
+                           src_mac=bytes([2, 0]) + r.getrandbits(32).to_bytes(4, "big"),
+                           dst_mac=bytes([2, 0]) + r.getrandbits(32).to_bytes(4, "big"),
+                           size=r.choice((64, 64, 128, 512)))
+
+    def _prefer(self, solver: claripy.Solver, symbols: dict, base: bytes) -> None:
+        """Make the free bytes those of `base` where the path allows it."""
+        wishes = []
+        for name, symbol in symbols.items():
+            if m := _PKT.match(name):
+                offset = int(m.group(1))
+                if offset < len(base):
+                    wishes.append([symbol == base[offset]])
+            elif m := _L4.match(name):
+                offset = 34 + int(m.group(1))
+                if offset < len(base):
+                    wishes.append([symbol == base[offset]])
+        if "length" in symbols:
+            wishes.append([symbols["length"] == len(base)])
+        if "time" in symbols:
+            wishes.append([symbols["time"] == self.time + STEP_NS])
+        everything = [c for w in wishes for c in w]
+        if solver.satisfiable(extra_constraints=everything):
+            solver.add(everything)
+            return
+        for wish in wishes:
+            if solver.satisfiable(extra_constraints=wish):
+                solver.add(wish)
+
+    def _packet(self, solver: claripy.Solver, symbols: dict, base: bytes, path: PathResult) -> TracePacket:
+        values = {name: solver.eval(symbol, 1)[0] for name, symbol in symbols.items()}
+        length = values.get("length", len(base))
+        frame = bytearray(base[:length].ljust(length, b"\0"))
+        for name, value in values.items():
+            if (m := _PKT.match(name)) and int(m.group(1)) < length:
+                frame[int(m.group(1))] = value
+        offset = 14 + (frame[14] & 0x0F) * 4 if length > 14 else 14
+        for name, value in values.items():
+            if (m := _L4.match(name)) and offset + int(m.group(1)) < length:
+                frame[offset + int(m.group(1))] = value
+        device = values.get("device", path.devices[0])
+        time = max(values.get("time", self.time + STEP_NS), self.time + STEP_NS)
+        self.time = time
+        return TracePacket(device, time, bytes(frame))
+
+
+def _inputs(path: PathResult) -> dict[str, claripy.ast.BV]:
+    """The input symbols a path's condition and its calls' arguments use:
+    name -> symbol; the length, device and time under those names."""
+    found: dict[str, claripy.ast.BV] = {}
+    exprs = [*path.constraints, *(c.key for c in path.calls if c.key is not None)]
+    for expr in exprs:
+        for leaf in expr.leaf_asts():
+            if leaf.op != "BVS":
+                continue
+            name = leaf.args[0]
+            for prefix in ("length", "device", "time"):
+                if name.startswith(prefix + "_"):
+                    found[prefix] = leaf
+            if _PKT.match(name) or _L4.match(name):
+                found[name] = leaf
+    return found
+
+
+def _value(data: bytes, bits: int) -> claripy.ast.BV:
+    return claripy.BVV(int.from_bytes(data, "big"), bits)
+
+
+__all__ = ["PathTraffic", "path_traffic", "MaestroError"]
