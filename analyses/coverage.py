@@ -63,6 +63,8 @@ class Coverage:
     ambiguous: list[int]
     unexplained: list[int]
     described: dict[int, str] = field(default_factory=dict)
+    #: packet index -> the paths it took
+    taken: dict[int, list[int]] = field(default_factory=dict)
 
     def summary(self) -> str:
         """"paths reached: device 0 12/14, device 1 7/7"."""
@@ -169,8 +171,10 @@ def coverage(analysis: Analysis, packets: Iterable[Observation]) -> Coverage:
     reached: dict[int, set[int]] = {d: set() for d in paths}
     ambiguous: set[int] = set()
     unexplained = []
+    taken = {}
     for packet in packets:
         ids = matcher.match(packet)
+        taken[packet.index] = ids
         if not ids:
             unexplained.append(packet.index)
         elif len(ids) > 1:
@@ -178,7 +182,7 @@ def coverage(analysis: Analysis, packets: Iterable[Observation]) -> Coverage:
         reached.setdefault(packet.device, set()).update(ids)
     described = {p.id: describe_path(p) for p in analysis.paths}
     return Coverage(paths, {d: sorted(ids) for d, ids in reached.items()}, sorted(ambiguous),
-                    unexplained, described)
+                    unexplained, described, taken)
 
 
 _OUTCOMES = {

@@ -74,14 +74,17 @@ def path_traffic(
     paths: list[PathResult] | None = None,
     analysis: Analysis | None = None,
     progress: Callable[[str], None] | None = None,
+    no_fill: Mapping[str, str] | None = None,
 ) -> PathTraffic:
     """A trace reaching every path it can (see the module doc).  `paths`/
-    `analysis`: an exploration already made (else the NF is explored)."""
+    `analysis`: an exploration already made (else the NF is explored).
+    no_fill: objects whose tables must not be filled, with why (a sharded
+    table fills per core in the parallel program, not as the NF's one)."""
     source = nf if isinstance(nf, NFSource) else resolve_nf(nf)
     if paths is None or analysis is None:
         exploration = explore(source, defines=defines)
         paths, analysis = exploration.paths, build_report(exploration)
-    builder = _Builder(source, analysis, paths, defines, random.Random(seed))
+    builder = _Builder(source, analysis, paths, defines, random.Random(seed), dict(no_fill or {}))
     packets: list[TracePacket] = []
     given_up: dict[int, int] = {}
     notes: list[str] = []
@@ -111,8 +114,9 @@ class _Builder:
     """Solves paths against the state of the trace so far."""
 
     def __init__(self, source: NFSource, analysis: Analysis, paths: list[PathResult],
-                 defines: Mapping[str, object] | None, rng: random.Random):
+                 defines: Mapping[str, object] | None, rng: random.Random, no_fill: dict[str, str]):
         self.source, self.analysis, self.defines, self.rng = source, analysis, defines, rng
+        self.no_fill = no_fill
         self.by_id = {p.id: p for p in paths}
         allocated = sorted((o for o in analysis.objects if o.allocated), key=lambda o: o.order)
         self.order = {o.name: o.order for o in allocated}
@@ -248,9 +252,12 @@ class _Builder:
             return []
         if kind == "full":
             room = need[2]
+            if obj in self.no_fill:
+                self.notes.append(f"{obj}'s full-table paths are not driven: {self.no_fill[obj]}")
+                return []
             if room > FILL_LIMIT:
-                self.notes.append(f"{obj} has room for {room} more entries: its full-table paths are not "
-                                  "reached (lower its capacity with -D to test them)")
+                self.notes.append(f"{obj} holds {self.objects[obj].capacity} entries, too many to fill: its "
+                                  "full-table paths are not reached (lower its capacity with -D to test them)")
                 return []
             for creator in self._paths_calling("dchain_allocate_new_index", obj):
                 packets = []

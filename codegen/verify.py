@@ -27,6 +27,7 @@ words.  `maestro verify` drives traffic down every path it can
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -45,6 +46,9 @@ ALLOWED = {
     "stored value) differ because each core allocates from its own index space; the output "
     "is the same and the values map one-to-one between the runs",
 }
+#: Why the tables of sharded objects are not filled by verification traffic.
+PER_CORE_TABLES = ("in the parallel program each core has its own instance with the NF's capacity, so "
+                   "it fills at another moment than the sequential NF's one table")
 #: Why a locks/tm run is compared with the reference in its commit order.
 SERIAL_ORDER = ("packets of different cores interleave in an order the trace does not fix; "
                 "each ran atomically, so the run is compared with the sequential NF run in the "
@@ -248,9 +252,26 @@ def verify_program(program, analysis: Analysis, trace: list[TracePacket], *, def
     reference = reference_in_order(program.directory / "nf" / f"{program.nf}.c", trace, order,
                                    defines=defines, calls=True)
     verdict = compare(reference, parallel, analysis)
-    verdict = replace(verdict, reference_coverage=coverage(analysis, observations(trace, reference)),
+    reached = coverage(analysis, observations(trace, reference))
+    first = verdict.first_difference
+    if first is not None and (why := _full_table(analysis, program, reached.taken.get(first["index"], []))):
+        first = {**first, "why": why}
+    verdict = replace(verdict, reference_coverage=reached, first_difference=first,
                       parallel_coverage=coverage(analysis, observations(trace, parallel)))
     return verdict, ran.final
+
+
+def _full_table(analysis: Analysis, program, path_ids: list[int]) -> str:
+    """Why a packet differs when the sequential NF found a sharded table full."""
+    plan = json.loads((program.directory / "plan.json").read_text())
+    sharded = {o["name"] for o in plan.get("objects", []) if o.get("decision") == "shard"}
+    for path in analysis.paths:
+        if path.id in path_ids:
+            for call in path.calls:
+                if call.function == "dchain_allocate_new_index" and call.outcome == 0 and call.object in sharded:
+                    return (f"the sequential NF found {call.object} full; {PER_CORE_TABLES} (a difference "
+                            "sharding makes when a table fills)")
+    return ""
 
 
 def verify_nf(
@@ -290,20 +311,21 @@ def verify_nf(
     from codegen.traffic import generate as make_traffic
 
     notes: list[str] = []
-    if traffic == "paths":
-        exploration = explore(nf, defines=defines)
-        analysis = build_report(exploration)
-        generated = path_traffic(nf, defines=defines, seed=seed, paths=exploration.paths, analysis=analysis)
+    exploration = explore(nf, defines=defines) if traffic == "paths" else None
+    analysis = build_report(exploration) if exploration else analysis or analyze(nf, defines=defines)
+    planner_strategy = {"auto": "auto", "sn": "shared-nothing", "locks": "locks",
+                        "tm": "tm"}[strategy]
+    plan = make_plan(analysis, cores=cores, nic=nic, strategy=planner_strategy).to_json()
+    if exploration is not None:
+        sharded = {o["name"]: PER_CORE_TABLES for o in plan["objects"] if o["decision"] == "shard"}
+        generated = path_traffic(nf, defines=defines, seed=seed, paths=exploration.paths, analysis=analysis,
+                                 no_fill=sharded if strategy != "seq" else {})
         trace = generated.packets
         if packets:
             trace = trace + _after(make_traffic("sessions", flows, packets, seed=seed), trace)
         notes = generated.notes
     else:
-        analysis = analysis or analyze(nf, defines=defines)
         trace = make_traffic(traffic, flows, packets, seed=seed)
-    planner_strategy = {"auto": "auto", "sn": "shared-nothing", "locks": "locks",
-                        "tm": "tm"}[strategy]
-    plan = make_plan(analysis, cores=cores, nic=nic, strategy=planner_strategy).to_json()
     out_dir = out_dir or Path(tempfile.mkdtemp(prefix=f"maestro-verify-{Path(nf).stem}-"))
     program = generate(nf, plan, analysis, out_dir, strategy=None if strategy == "auto" else strategy,
                        lock=lock, defines=defines)

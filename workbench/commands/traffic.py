@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from analyses.errors import MaestroError
 from codegen.packets import MIN_FRAME
 from codegen.trace import write_pcapng
 from codegen.traffic import DEFAULT_RATE_PPS, PROFILES, generate_traffic
@@ -37,9 +38,14 @@ def register(subparsers) -> None:
         "traffic",
         help="generate a synthetic trace (pcapng)",
         description="Generate IPv4 TCP/UDP traffic for a profile and write it as pcapng: "
-        "one interface per device (0 = LAN, 1 = WAN), nanosecond timestamps.",
+        "one interface per device (0 = LAN, 1 = WAN), nanosecond timestamps.  The paths profile "
+        "analyzes NF and builds packets that drive it down each explored path (entries created "
+        "before the packets that look them up), then prints which paths it reached.",
     )
-    parser.add_argument("--profile", choices=PROFILES, default="uniform", help="traffic shape")
+    parser.add_argument("--profile", choices=["paths", *PROFILES], default="uniform", help="traffic shape")
+    parser.add_argument("nf", nargs="?", help="the NF (sample name or .c file): required by --profile paths")
+    parser.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
+                        help="a config macro of the NF (paths profile), e.g. a small capacity")
     parser.add_argument("--flows", type=_number(int, 1, what="an integer"), default=1000,
                         help="distinct flows (active at a time, for churn)")
     parser.add_argument("--packets", type=_number(int, 0, what="an integer"), default=100_000,
@@ -64,6 +70,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the trace, write it, print a one-line summary."""
+    if args.profile == "paths":
+        return run_paths(args)
+    if args.nf:
+        raise MaestroError(f"an NF ({args.nf}) is only used by --profile paths")
     start = time.perf_counter()
     traffic = generate_traffic(
         args.profile, args.flows, args.packets, seed=args.seed, zipf_s=args.zipf_s,
@@ -79,4 +89,23 @@ def run(args: argparse.Namespace) -> int:
         markup=False,  # file names may contain [brackets]
         soft_wrap=True,  # one line, whatever the terminal width
     )
+    return 0
+
+
+def run_paths(args: argparse.Namespace) -> int:
+    """`--profile paths NF`: traffic from the NF's explored paths."""
+    from codegen.path_traffic import path_traffic
+    from workbench.commands.run_seq import parse_defines
+
+    if not args.nf:
+        raise MaestroError("--profile paths needs the NF: maestro traffic --profile paths NF -o FILE")
+    start = time.perf_counter()
+    errors = Console(stderr=True, highlight=False)
+    generated = path_traffic(args.nf, defines=parse_defines(args.defines), seed=args.seed,
+                             progress=lambda text: errors.print(f"[dim]{text}[/]"))
+    written = write_pcapng(args.output, generated.packets, devices=generated.analysis.devices)
+    stdout.print(f"wrote {written:,} packets to {args.output} in {time.perf_counter() - start:.1f} s; "
+                 f"{generated.coverage.summary()}", markup=False, soft_wrap=True)
+    for note in generated.notes:
+        stdout.print(f"  {note}", markup=False, soft_wrap=True)
     return 0
