@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from analyses.errors import MaestroError
-from analyses.fields import byte_field
+from analyses.fields import FRAME_FIELDS, L4_FIELDS, byte_field, is_packet_field
 from analyses.coverage import Coverage, Observation, coverage
 from analyses.model import Analysis
 from codegen.calltrace import read_calls, split_calls
@@ -45,6 +45,10 @@ ALLOWED = {
     "state-chosen values": "fields the NF fills from its state (an allocated index or a "
     "stored value) differ because each core allocates from its own index space; the output "
     "is the same and the values map one-to-one between the runs",
+    "re-addressed replies": "packets that name a value the NF chose from its state (replies to "
+    "NAT's external port) were sent to the parallel program addressed to the value it chose for "
+    "the same flow, as the network would address them; the output is the same and only those "
+    "fields differ",
 }
 #: Why the tables of sharded objects are not filled by verification traffic.
 PER_CORE_TABLES = ("in the parallel program each core has its own instance with the NF's capacity, so "
@@ -147,6 +151,85 @@ def state_chosen_fields(analysis: Analysis) -> set[str]:
     return fields | _CHECKSUMS if fields else set()
 
 
+def reply_fields(analysis: Analysis) -> dict[int, set[str]]:
+    """Per device, the packet fields that name a state-chosen value: keys of
+    the form `field~offset` (an index is the field minus a constant, as
+    NAT's external port), when the NF writes state-chosen values."""
+    if not state_chosen_fields(analysis):
+        return {}
+    found: dict[int, set[str]] = {}
+    for access in analysis.accesses:
+        for part in access.key_fields:
+            if part.endswith("~offset") and is_packet_field(part):
+                for device in access.device:
+                    found.setdefault(device, set()).add(part.split("~")[0])
+    return found
+
+
+def readdress(trace: list[TracePacket], fields: dict[int, set[str]],
+              values: dict[bytes, bytes]) -> tuple[list[TracePacket], dict[int, set[str]]]:
+    """The trace with `fields` of each packet that hold a sequential
+    state-chosen value replaced by the parallel run's value (L4 checksum
+    updated), and the fields changed per packet index."""
+    out, changed = [], {}
+    for index, packet in enumerate(trace):
+        data = bytearray(packet.data)
+        for name in fields.get(packet.device, ()):
+            span = _span(data, name)
+            if span and bytes(data[span[0]:span[1]]) in values:
+                old = bytes(data[span[0]:span[1]])
+                new = values[old]
+                data[span[0]:span[1]] = new
+                _fix_l4_checksum(data, old, new)
+                changed.setdefault(index, set()).add(name)
+        if bytes(data) != packet.data:
+            packet = TracePacket(packet.device, packet.time_ns, bytes(data))
+        out.append(packet)
+    return out, changed
+
+
+def chosen_values(reference: list[PacketResult], parallel: list[ParallelResult],
+                  analysis: Analysis) -> dict[bytes, bytes]:
+    """Sequential -> parallel value of each state-chosen field the two runs
+    wrote differently for the same packet."""
+    fields = state_chosen_fields(analysis) - _CHECKSUMS
+    values = {}
+    for ref, par in zip(reference, parallel):
+        if ref.data and par.output is not None and ref.output == par.output:
+            for name in fields:
+                a, b = _span(ref.data, name), _span(par.data, name)
+                if a and b and ref.data[a[0]:a[1]] != par.data[b[0]:b[1]]:
+                    values[bytes(ref.data[a[0]:a[1]])] = bytes(par.data[b[0]:b[1]])
+    return values
+
+
+def _span(data: bytes | bytearray, name: str) -> tuple[int, int] | None:
+    """[start, end) of a field in a frame (L4 fields through IHL)."""
+    if name in FRAME_FIELDS:
+        start, length = FRAME_FIELDS[name]
+    elif name in L4_FIELDS and len(data) > 14:
+        start, length = L4_FIELDS[name]
+        start += 14 + (data[14] & 0x0F) * 4
+    else:
+        return None
+    return (start, start + length) if start + length <= len(data) else None
+
+
+def _fix_l4_checksum(data: bytearray, old: bytes, new: bytes) -> None:
+    """RFC 1624 update of the TCP/UDP checksum for a 16-bit word change."""
+    if len(data) < 34 or len(old) != 2:
+        return
+    proto = data[23]
+    span = _span(data, "tcp.csum" if proto == 6 else "udp.csum" if proto == 17 else "")
+    if span is None or (proto == 17 and data[span[0]:span[1]] == b"\0\0"):
+        return
+    csum = int.from_bytes(data[span[0]:span[1]], "big")
+    total = (~csum & 0xFFFF) + (~int.from_bytes(old, "big") & 0xFFFF) + int.from_bytes(new, "big")
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    data[span[0]:span[1]] = (~total & 0xFFFF).to_bytes(2, "big")
+
+
 def _differing_fields(a: bytes, b: bytes) -> set[str]:
     return {byte_field(f"pkt_{i}_")[0] for i in range(min(len(a), len(b))) if a[i] != b[i]}
 
@@ -175,8 +258,12 @@ def reference_in_order(nf, trace: list, order: list[int] | None, *, defines=None
     return results
 
 
-def compare(reference: list[PacketResult], parallel: list[ParallelResult], analysis: Analysis) -> Verdict:
-    """Compare per packet (both lists in trace order); see the module doc."""
+def compare(reference: list[PacketResult], parallel: list[ParallelResult], analysis: Analysis,
+            readdressed: dict[int, set[str]] | None = None) -> Verdict:
+    """Compare per packet (both lists in trace order); see the module doc.
+    readdressed: fields of packets the parallel run received re-addressed
+    (readdress): a difference in just those is allowed."""
+    readdressed = readdressed or {}
     chosen = state_chosen_fields(analysis)
     mapping: dict[tuple[str, bytes], bytes] = {}
     inverse: dict[tuple[str, bytes], bytes] = {}
@@ -195,6 +282,10 @@ def compare(reference: list[PacketResult], parallel: list[ParallelResult], analy
         if ref.output == par.output and differing and differing <= chosen and \
                 _consistent(ref.data, par, differing - _CHECKSUMS, mapping, inverse):
             allowed["state-chosen values"] += 1
+            continue
+        if ref.output == par.output and ref.index in readdressed and \
+                differing <= readdressed[ref.index] | _CHECKSUMS:
+            allowed["re-addressed replies"] += 1
             continue
         disallowed += 1
         if first is None:
@@ -242,22 +333,33 @@ def verify_program(program, analysis: Analysis, trace: list[TracePacket], *, def
 
     from codegen.program import run
 
+    source = program.directory / "nf" / f"{program.nf}.c"
+    replies = reply_fields(analysis) if program.strategy not in ("locks", "tm") else {}
+    sent, readdressed = trace, {}
     with tempfile.TemporaryDirectory(prefix="maestro-verify-") as tmp:
         results = Path(tmp) / "results.txt"
-        ran = run(program, packets=trace, once=True, results=results, result_bytes=True, cancel=cancel)
-        if cancel is not None and cancel.is_set():
-            raise MaestroError(f"verification of {program.nf} was cancelled")
-        parallel = read_parallel_results(results, program.program)
+        for _ in range(3 if replies else 1):  # until the values the replies name are the run's own
+            ran = run(program, packets=sent, once=True, results=results, result_bytes=True, cancel=cancel)
+            if cancel is not None and cancel.is_set():
+                raise MaestroError(f"verification of {program.nf} was cancelled")
+            parallel = read_parallel_results(results, program.program)
+            if not replies:
+                break
+            if not readdressed:
+                reference = reference_in_order(source, trace, None, defines=defines, calls=True)
+            again, readdressed = readdress(trace, replies, chosen_values(reference, parallel, analysis))
+            if again == sent:
+                break
+            sent = again
     order = serial_order(parallel) if program.strategy in ("locks", "tm") else None
-    reference = reference_in_order(program.directory / "nf" / f"{program.nf}.c", trace, order,
-                                   defines=defines, calls=True)
-    verdict = compare(reference, parallel, analysis)
+    reference = reference_in_order(source, trace, order, defines=defines, calls=True)
+    verdict = compare(reference, parallel, analysis, readdressed)
     reached = coverage(analysis, observations(trace, reference))
     first = verdict.first_difference
     if first is not None and (why := _full_table(analysis, program, reached.taken.get(first["index"], []))):
         first = {**first, "why": why}
     verdict = replace(verdict, reference_coverage=reached, first_difference=first,
-                      parallel_coverage=coverage(analysis, observations(trace, parallel)))
+                      parallel_coverage=coverage(analysis, observations(sent, parallel)))
     return verdict, ran.final
 
 

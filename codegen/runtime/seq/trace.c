@@ -82,6 +82,14 @@ int __wrap_sketch_allocate(map_key_hash *kh, uint32_t capacity, uint16_t thresho
   return ok;
 }
 
+int __real_cht_fill_cht(struct Vector *, uint32_t, uint32_t);
+int __wrap_cht_fill_cht(struct Vector *cht, uint32_t height, uint32_t backends) {
+  ++depth;
+  int ok = __real_cht_fill_cht(cht, height, backends);
+  --depth;
+  return ok;
+}
+
 /* ---- packet-time calls ---- */
 
 int __real_map_get(struct Map *, void *, int *);
