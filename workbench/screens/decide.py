@@ -271,9 +271,7 @@ def incomplete_banner(plan: Plan) -> Text:
     text = Text("⚠ INCOMPLETE ANALYSIS: nothing is proved, so nothing is sharded or replicated; every "
                 "object and every variable of the NF is shared under a lock.", style="bold")
     for cause in plan.incomplete[:3]:
-        text.append(f"
-  {cause}")
+        text.append(f"\n  {cause}")
     if len(plan.incomplete) > 3:
-        text.append(f"
-  and {len(plan.incomplete) - 3} more (2: Analyze lists them)")
+        text.append(f"\n  and {len(plan.incomplete) - 3} more (2: Analyze lists them)")
     return text
