@@ -15,7 +15,12 @@ in rounds, with the sequential NF as the judge:
    that create it: for a hit, a packet of a path that puts the key the
    path will look up; for an allocated index, a packet that allocates one;
    for a full table, as many allocating packets as the table has room
-   (when that is a few hundred: lower the capacity with -D otherwise).
+   (when that is a few hundred: lower the capacity with -D otherwise);
+4. a path whose packet was sent but took another path usually waits for a
+   count to pass a threshold (a sketch's estimate, a counter in an NF
+   variable): later rounds repeat its packet, 64 times, then 256, 1024...,
+   half of the copies with a new L4 source port (a new flow between the
+   same addresses, for counters of flows).
 
 Bytes the condition leaves free come from a well-formed frame with random
 addresses, ports and MACs, so that packets spread over the cores the way
@@ -27,6 +32,9 @@ from __future__ import annotations
 
 import random
 import re
+import time
+
+import dpkt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -34,6 +42,7 @@ from typing import Callable, Mapping
 from analyses.angr_env import claripy
 from analyses.coverage import Coverage, Observation, coverage
 from analyses.errors import MaestroError
+from analyses.fields import byte_field
 from analyses.model import Analysis
 from analyses.nf_source import NFSource, resolve_nf
 from analyses.report import build_report
@@ -75,29 +84,36 @@ def path_traffic(
     analysis: Analysis | None = None,
     progress: Callable[[str], None] | None = None,
     no_fill: Mapping[str, str] | None = None,
+    seconds: float = 60.0,
 ) -> PathTraffic:
     """A trace reaching every path it can (see the module doc).  `paths`/
     `analysis`: an exploration already made (else the NF is explored).
     no_fill: objects whose tables must not be filled, with why (a sharded
-    table fills per core in the parallel program, not as the NF's one)."""
+    table fills per core in the parallel program, not as the NF's one);
+    seconds: solving stops after this long (the notes say so)."""
     source = nf if isinstance(nf, NFSource) else resolve_nf(nf)
     if paths is None or analysis is None:
         exploration = explore(source, defines=defines)
         paths, analysis = exploration.paths, build_report(exploration)
     builder = _Builder(source, analysis, paths, defines, random.Random(seed), dict(no_fill or {}))
     packets: list[TracePacket] = []
-    given_up: dict[int, int] = {}
+    given_up: dict[tuple[int, int], int] = {}
     notes: list[str] = []
     done = 0
+    started = time.perf_counter()
     for done in range(1, rounds + 1):
+        if time.perf_counter() - started > seconds:
+            notes.append(f"stopped after {done - 1} rounds: the {seconds:g} s budget of traffic generation")
+            break
         cov, state = builder.replay(packets)
         missed = sorted((p, d) for d, ids in cov.missed().items() for p in ids)
         if progress:
             progress(f"round {done}: {cov.summary()}")
-        todo = [t for t in missed if given_up.get(t, 0) < 3]
+        todo = [t for t in missed if given_up.get(t, 0) < 6]
         if not todo or len(packets) >= max_packets:
             break
-        batch = builder.round(todo, state)
+        batch = builder.round([(p, d, given_up.get((p, d), 0)) for p, d in todo], state,
+                              max_packets - len(packets), started + seconds)
         for t in todo:
             given_up[t] = given_up.get(t, 0) + 1
         if not batch:
@@ -124,6 +140,7 @@ class _Builder:
         self.key_sizes = [o.key_size or 0 for o in allocated]
         self.notes: list[str] = []
         self.time = 0
+        self.outcomes: dict[tuple, tuple[bool, bool]] = {}
 
     def path(self, path_id: int) -> PathResult:
         return self.by_id[path_id]
@@ -136,17 +153,40 @@ class _Builder:
         self.time = max((p.time_ns for p in packets), default=0)
         return coverage(self.analysis, observed), run.state
 
-    def round(self, todo: list[tuple[int, int]], state: RunState) -> list[TracePacket]:
-        """One packet per (path, device) (and the packets that set up what it needs)."""
+    def round(self, todo: list[tuple[int, int, int]], state: RunState, budget: int,
+              deadline: float) -> list[TracePacket]:
+        """One packet per (path, device, tries so far), and the packets that
+        set up what it needs; repeated when an earlier try did not reach it.
+        Stops at `deadline` (time.perf_counter)."""
         batch: list[TracePacket] = []
-        for path_id, device in todo:
+        for path_id, device, tries in todo:
+            if time.perf_counter() > deadline or len(batch) >= budget:
+                break
             path = self.by_id[path_id]
             packet, needs = self.solve(path, state, device=device)
             for need in needs:
                 batch += self.create(need, state)
-            if packet is not None:
-                batch.append(packet)
+            if packet is None:
+                continue
+            batch.append(packet)
+            if tries and not needs:
+                batch += self.repeat(packet, min(64 * 4 ** (tries - 1), max((budget - len(batch)) // 2, 0)))
+            if any(c.function == "nf_checksum" for c in path.calls):
+                batch.append(_with_checksums(packet))
         return batch
+
+    def repeat(self, first: TracePacket, count: int) -> list[TracePacket]:
+        """`count` more copies of a packet, half of them with a new L4 source
+        port (a new flow with the same addresses), one step apart in time."""
+        packets = []
+        offset = 14 + (first.data[14] & 0x0F) * 4 if len(first.data) > 34 else None
+        for i in range(count):
+            data = bytearray(first.data)
+            if i % 2 and offset is not None and offset + 2 <= len(data):
+                data[offset:offset + 2] = self.rng.randrange(1024, 65536).to_bytes(2, "big")
+            self.time += STEP_NS
+            packets.append(TracePacket(first.device, self.time, bytes(data)))
+        return packets
 
     # --- solving one path ---------------------------------------------------
 
@@ -161,8 +201,8 @@ class _Builder:
         if device is not None and "device" in symbols:
             solver.add(symbols["device"] == device)
         needs: list[tuple] = []
-        for call in path.calls:
-            needs += [(*need, path) for need in self._bind(solver, call, state)]
+        for position, call in enumerate(path.calls):
+            needs += [(*need, path) for need in self._bind(solver, call, state, path, path.calls[:position])]
         if "time" in symbols:
             solver.add(claripy.SGE(symbols["time"], self.time + STEP_NS))
         if "length" in symbols:  # a trace holds frames of at least one byte
@@ -173,12 +213,21 @@ class _Builder:
         self._prefer(solver, symbols, base)
         return self._packet(solver, symbols, base, path), needs
 
-    def _bind(self, solver: claripy.Solver, call, state: RunState) -> list[tuple]:
+    def _outcome(self, path: PathResult, ret) -> tuple[bool, bool]:
+        """(the path needs ret true, needs it false): worked out once per call."""
+        key = (path.id, hash(ret))
+        if key not in self.outcomes:
+            solver = path.solver()
+            self.outcomes[key] = (not solver.satisfiable(extra_constraints=[ret == 0]),
+                                  not solver.satisfiable(extra_constraints=[ret != 0]))
+        return self.outcomes[key]
+
+    def _bind(self, solver: claripy.Solver, call, state: RunState, path: PathResult,
+              earlier: tuple = ()) -> list[tuple]:
         """Constraints tying the call's results to the state; returns what is missing."""
         order = self.order.get(call.object, -1)
         ret = call.ret if call.ret is not None and call.ret.op == "BVS" else None
-        needs_true = ret is not None and not solver.satisfiable(extra_constraints=[ret == 0])
-        needs_false = ret is not None and not solver.satisfiable(extra_constraints=[ret != 0])
+        needs_true, needs_false = self._outcome(path, ret) if ret is not None else (False, False)
         if call.function == "map_get" and call.key is not None:
             entries = list(state.maps.get(order, {}).items())
             self.rng.shuffle(entries)
@@ -207,7 +256,14 @@ class _Builder:
             if needs_false and room > 0:
                 return [("full", call.object, room)]
             if needs_true and room <= 0:
-                self.notes.append(f"{call.object} is full: paths that allocate in it are not reached")
+                # room only if the path's expiry frees some: a later time
+                expiries = [c for c in earlier if c.function == "expire_items_single_map"
+                            and c.object == call.object and c.key is not None]
+                stamps = list(state.chains.get(order, {}).values())[:256]
+                if expiries and stamps:
+                    solver.add(claripy.Or(*(claripy.SGT(expiries[-1].key, t) for t in stamps)))
+                else:
+                    self.notes.append(f"{call.object} is full: paths that allocate in it are not reached")
         elif call.function in ("expire_items_single_map", "dchain_expire_one_index") and call.key is not None:
             stamps = list(state.chains.get(order, {}).values())[:256]
             expired = [claripy.SGT(call.key, t) for t in stamps]
@@ -307,17 +363,20 @@ class _Builder:
                            size=r.choice((64, 64, 128, 512)))
 
     def _prefer(self, solver: claripy.Solver, symbols: dict, base: bytes) -> None:
-        """Make the free bytes those of `base` where the path allows it."""
-        wishes = []
+        """Make the free bytes those of `base` where the path allows it,
+        field by field."""
+        by_field: dict[str, list] = {}
         for name, symbol in symbols.items():
             if m := _PKT.match(name):
                 offset = int(m.group(1))
-                if offset < len(base):
-                    wishes.append([symbol == base[offset]])
             elif m := _L4.match(name):
                 offset = 34 + int(m.group(1))
-                if offset < len(base):
-                    wishes.append([symbol == base[offset]])
+            else:
+                continue
+            if offset < len(base):
+                field_name = (byte_field(name) or ("?",))[0]
+                by_field.setdefault(field_name, []).append(symbol == base[offset])
+        wishes = list(by_field.values())
         if "length" in symbols:
             wishes.append([symbols["length"] == len(base)])
         if "time" in symbols:
@@ -345,6 +404,23 @@ class _Builder:
         time = max(values.get("time", self.time + STEP_NS), self.time + STEP_NS)
         self.time = time
         return TracePacket(device, time, bytes(frame))
+
+
+def _with_checksums(packet: TracePacket) -> TracePacket:
+    """The packet with valid IPv4 and TCP/UDP checksums (for paths that
+    check them: the solver chose the checksum result freely)."""
+    try:
+        frame = dpkt.ethernet.Ethernet(packet.data)
+        ip = frame.data
+        if not isinstance(ip, dpkt.ip.IP):
+            return packet
+        ip.sum = 0
+        if isinstance(ip.data, (dpkt.tcp.TCP, dpkt.udp.UDP)):
+            ip.data.sum = 0
+        fixed = bytes(frame)
+    except (dpkt.UnpackError, ValueError, AttributeError):
+        return packet
+    return TracePacket(packet.device, packet.time_ns, fixed[:len(packet.data)].ljust(len(packet.data), b"\0"))
 
 
 def _inputs(path: PathResult) -> dict[str, claripy.ast.BV]:

@@ -83,7 +83,8 @@ def test_stats_stream_per_core_and_conservation(tmp_path):
 
 @pytest.mark.parametrize("nf", sample_names())
 def test_parallel_program_matches_the_sequential_nf(nf, tmp_path):
-    verdict, info = verify_nf(nf, analysis=analysis(nf), out_dir=tmp_path / nf, packets=3000)
+    verdict, info = verify_nf(nf, analysis=analysis(nf), out_dir=tmp_path / nf, packets=3000,
+                              traffic="sessions")
     assert verdict.equivalent, verdict.to_json()
     expected = "locks" if nf in ("bridge", "lb") else "sn"
     assert info["strategy"] == expected
@@ -121,7 +122,8 @@ def test_tm_is_refused_clearly_without_rtm(tmp_path):
 
 @pytest.mark.skipif(not RTM, reason="this CPU lacks RTM")
 def test_tm_matches_the_sequential_nf(tmp_path):
-    verdict, _ = verify_nf("fw", strategy="tm", analysis=analysis("fw"), out_dir=tmp_path / "fw")
+    verdict, _ = verify_nf("fw", strategy="tm", analysis=analysis("fw"), out_dir=tmp_path / "fw",
+                           traffic="sessions")
     assert verdict.equivalent
 
 
