@@ -55,8 +55,10 @@ class Observation:
 @dataclass(frozen=True)
 class Coverage:
     """Paths a run reached: per device, the explored paths that may take a
-    packet arriving there, those some packet took, and the packets no path
-    explains (a sign the analysis missed behaviour)."""
+    packet arriving there and those some packet took; `ambiguous`: paths
+    packets may have taken but that are told apart from others only by
+    values a run does not observe (not counted as reached); the packets no
+    path explains (a sign the analysis missed behaviour)."""
 
     paths: dict[int, list[int]]
     reached: dict[int, list[int]]
@@ -70,8 +72,9 @@ class Coverage:
         """"paths reached: device 0 12/14, device 1 7/7"."""
         parts = [f"device {d} {len(self.reached.get(d, []))}/{len(ids)}" for d, ids in sorted(self.paths.items())]
         text = "paths reached: " + ", ".join(parts)
-        if self.ambiguous:
-            text += f" ({len(self.ambiguous)} told apart only by values a run does not observe)"
+        maybe = [p for p in self.ambiguous if not any(p in ids for ids in self.reached.values())]
+        if maybe:
+            text += f" (and maybe {len(maybe)} more, told apart only by values a run does not observe)"
         if self.unexplained:
             text += f"; {len(self.unexplained)} packet(s) took no explored path"
         return text
@@ -179,7 +182,8 @@ def coverage(analysis: Analysis, packets: Iterable[Observation]) -> Coverage:
             unexplained.append(packet.index)
         elif len(ids) > 1:
             ambiguous.update(ids)
-        reached.setdefault(packet.device, set()).update(ids)
+        else:
+            reached.setdefault(packet.device, set()).update(ids)
     described = {p.id: describe_path(p) for p in analysis.paths}
     return Coverage(paths, {d: sorted(ids) for d, ids in reached.items()}, sorted(ambiguous),
                     unexplained, described, taken)

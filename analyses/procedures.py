@@ -533,7 +533,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             keys = dict(self.state.globals.get("sketch_keys", {}))
             keys[owner.handle] = self.load_key(owner, key)
             self.state.globals["sketch_keys"] = keys
-            self.called(owner)
+            self.called(owner, key=keys[owner.handle])
 
         def current(self, owner):
             return self.state.globals.get("sketch_keys", {}).get(owner.handle)

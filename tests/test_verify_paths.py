@@ -1,9 +1,7 @@
 """Verification that says what it reached: traffic from the explored paths,
 coverage of both runs in the verdict, and a wrong plan caught."""
 import json
-from pathlib import Path
 
-import pytest
 
 from analyses.planner import plan
 from analyses.report import analyze
