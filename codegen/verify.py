@@ -270,10 +270,10 @@ def compare(reference: list[PacketResult], parallel: list[ParallelResult], analy
     allowed = {kind: 0 for kind in ALLOWED}
     identical = lost = disallowed = 0
     first = None
-    for ref, par in zip(reference, parallel):
+    for index, (ref, par) in enumerate(zip(reference, parallel)):  # trace order
         if par.output is None:
             lost += 1
-            first = first or {"index": ref.index, "what": "lost by the parallel program"}
+            first = first or {"index": index, "what": "lost by the parallel program"}
             continue
         if ref.output == par.output and ref.data == par.data:
             identical += 1
@@ -283,13 +283,13 @@ def compare(reference: list[PacketResult], parallel: list[ParallelResult], analy
                 _consistent(ref.data, par, differing - _CHECKSUMS, mapping, inverse):
             allowed["state-chosen values"] += 1
             continue
-        if ref.output == par.output and ref.index in readdressed and \
-                differing <= readdressed[ref.index] | _CHECKSUMS:
+        if ref.output == par.output and index in readdressed and \
+                differing <= readdressed[index] | _CHECKSUMS:
             allowed["re-addressed replies"] += 1
             continue
         disallowed += 1
         if first is None:
-            first = {"index": ref.index, "device": ref.device,
+            first = {"index": index, "device": ref.device,
                      "what": f"sequential output {_name(ref.output)}, parallel {_name(par.output)}"
                      + (f"; fields differ: {', '.join(sorted(differing))}" if differing else ""),
                      "sequential": (ref.data or b"").hex(), "parallel": par.data.hex()}
@@ -386,12 +386,13 @@ def verify_nf(
     flows: int = 200,
     packets: int = 5000,
     seed: int = 1,
-    nic: str = "82599",
+    nic: str = "e810",
     analysis: Analysis | None = None,
     out_dir: Path | None = None,
     log=None,
     cancel=None,
     defines=None,
+    path_seconds: float = 60.0,
 ) -> tuple[Verdict, dict[str, Any]]:
     """Analyze, plan, generate, build and run `nf` in parallel and compare it
     with the sequential reference.
@@ -421,7 +422,7 @@ def verify_nf(
     if exploration is not None:
         sharded = {o["name"]: PER_CORE_TABLES for o in plan["objects"] if o["decision"] == "shard"}
         generated = path_traffic(nf, defines=defines, seed=seed, paths=exploration.paths, analysis=analysis,
-                                 no_fill=sharded if strategy != "seq" else {})
+                                 no_fill=sharded if strategy != "seq" else {}, seconds=path_seconds)
         trace = generated.packets
         if packets:
             trace = trace + _after(make_traffic("sessions", flows, packets, seed=seed), trace)

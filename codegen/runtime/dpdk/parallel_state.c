@@ -15,7 +15,12 @@
  *       is re-run from the saved packet bytes under the writer token.  Flow
  *       rejuvenation is core-local (per-worker timestamps of shared
  *       dchains), so packets of existing flows stay in read mode; expiry
- *       consults every worker's timestamps.
+ *       consults the timestamps.  To stay serializable, an index is touched
+ *       core-locally by one worker at a time (its owner, claimed with a CAS
+ *       when no other worker's touch is its last and the base time is not
+ *       newer); any other touch runs in write mode, which gives the index
+ *       back to the base chain.  So the last touch of an index is always
+ *       the last in the run's serial order, as in the sequential NF.
  *   (b) object: one read-write lock per shared object.  Read mode takes the
  *       read locks it needs (try-lock: on conflict the packet is re-run);
  *       write mode takes every shared object's write lock in a fixed order.
@@ -158,6 +163,7 @@ struct ParDoubleChain {
   struct par_object o;
   struct DoubleChain *base;
   vigor_time_t *local_time[MAESTRO_MAX_WORKERS]; /* (a): core-local touches */
+  int *owner; /* (a): per index, the worker whose local time is its last touch, or -1 */
 };
 
 struct ParSketch {
@@ -388,6 +394,11 @@ int par_dchain_allocate(int index_range, struct ParDoubleChain **chain_out) {
       for (int i = 0; i < index_range; ++i)
         chain->local_time[w][i] = INT64_MIN;
     }
+    chain->owner = malloc(sizeof(int) * (size_t)index_range);
+    if (chain->owner == NULL)
+      return 0;
+    for (int i = 0; i < index_range; ++i)
+      chain->owner[i] = -1;
   }
   return 1;
 }
@@ -510,16 +521,40 @@ int par_cht_find_preferred_available_backend(uint64_t hash, struct ParVector *ch
 /* Double chains, with core-local rejuvenation under (a)               */
 /* ------------------------------------------------------------------ */
 
-static int core_local(struct ParDoubleChain *chain) { return chain->local_time[0] != NULL; }
+static int core_local(struct ParDoubleChain *chain) { return chain->owner != NULL; }
 
-/* The last time any worker touched `index` (base and core-local times). */
+/* The time of the last touch of `index`: its owner's, else the base's. */
 static vigor_time_t last_touch(struct ParDoubleChain *chain, int index) {
-  vigor_time_t latest = chain->base->timestamps[index];
+  if (core_local(chain)) {
+    int owner = __atomic_load_n(&chain->owner[index], __ATOMIC_ACQUIRE);
+    if (owner >= 0)
+      return __atomic_load_n(&chain->local_time[owner][index], __ATOMIC_RELAXED);
+  }
+  return chain->base->timestamps[index];
+}
+
+/* Write mode: the index's last touch is the base chain's again. */
+static void release_owner(struct ParDoubleChain *chain, int index) {
   if (core_local(chain))
-    for (unsigned w = 0; w < worker_count; ++w)
-      if (chain->local_time[w][index] > latest)
-        latest = chain->local_time[w][index];
-  return latest;
+    __atomic_store_n(&chain->owner[index], -1, __ATOMIC_RELAXED);
+}
+
+/* Read mode: touch `index` core-locally, or re-run the packet in write
+   mode when that could reorder touches (see the file doc). */
+static void touch_locally(struct ParDoubleChain *chain, int index, vigor_time_t time) {
+  int me = (int)ctx.worker;
+  int owner = __atomic_load_n(&chain->owner[index], __ATOMIC_ACQUIRE);
+  if (owner != me) {
+    if (owner != -1 || time < chain->base->timestamps[index])
+      abort_packet();
+    __atomic_store_n(&chain->local_time[me][index], time, __ATOMIC_RELAXED);
+    int none = -1;
+    if (!__atomic_compare_exchange_n(&chain->owner[index], &none, me, false, __ATOMIC_RELEASE,
+                                     __ATOMIC_RELAXED))
+      abort_packet();
+    return;
+  }
+  __atomic_store_n(&chain->local_time[me][index], time, __ATOMIC_RELAXED);
 }
 
 /* The least recently touched allocated index of the base chain, or -1. */
@@ -547,6 +582,7 @@ static void settle_local_touches(struct ParDoubleChain *chain, vigor_time_t time
     if (latest < time)
       return; /* really expired */
     dchain_rejuvenate_index(chain->base, oldest, latest);
+    release_owner(chain, oldest);
   }
 }
 
@@ -557,9 +593,8 @@ int par_dchain_allocate_new_index(struct ParDoubleChain *chain, int *index_out,
   int ok = dchain_allocate_new_index(chain->base, index_out, time);
   SET(r, ret, ok);
   SET(r, out, ok ? *index_out : 0);
-  if (ok && core_local(chain))
-    for (unsigned w = 0; w < worker_count; ++w)
-      chain->local_time[w][*index_out] = INT64_MIN;
+  if (ok)
+    release_owner(chain, *index_out);
   return ok;
 }
 
@@ -570,10 +605,12 @@ int par_dchain_rejuvenate_index(struct ParDoubleChain *chain, int index, vigor_t
     guard_read(&chain->o);
     ret = dchain_is_index_allocated(chain->base, index);
     if (ret)
-      chain->local_time[ctx.worker][index] = time;
+      touch_locally(chain, index, time);
   } else {
     guard_write(&chain->o);
     ret = dchain_rejuvenate_index(chain->base, index, time);
+    if (ret)
+      release_owner(chain, index);
   }
   SET(r, ret, ret);
   return ret;
@@ -605,6 +642,8 @@ int par_dchain_free_index(struct ParDoubleChain *chain, int index) {
   guard_write(&chain->o);
   struct call_record *r = NOTE(dchain_free_index, chain);
   int ret = dchain_free_index(chain->base, index);
+  if (ret)
+    release_owner(chain, index);
   SET(r, ret, ret);
   return ret;
 }
