@@ -180,6 +180,14 @@ struct scratch_slot {
 };
 
 /* What one worker's current packet holds; thread-local. */
+/* A core-local touch made in read mode, undone when the packet re-runs. */
+struct local_touch {
+  struct ParDoubleChain *chain;
+  int index;
+  int claimed;            /* the touch made this worker the owner */
+  vigor_time_t previous;  /* the worker's local time before */
+};
+
 struct packet_ctx {
   unsigned worker;
   enum mode mode;
@@ -189,6 +197,8 @@ struct packet_ctx {
   uint64_t read_held; /* (b): objects whose read lock is held */
   struct scratch_slot scratch[SCRATCH_SLOTS];
   uint32_t sketch_buckets[MAESTRO_MAX_OBJECTS][SKETCH_DEPTH];
+  struct local_touch touches[SCRATCH_SLOTS]; /* (a): this attempt's touches */
+  unsigned touch_count;
 };
 
 static __thread struct packet_ctx ctx;
@@ -543,6 +553,10 @@ static void release_owner(struct ParDoubleChain *chain, int index) {
    mode when that could reorder touches (see the file doc). */
 static void touch_locally(struct ParDoubleChain *chain, int index, vigor_time_t time) {
   int me = (int)ctx.worker;
+  if (ctx.touch_count == SCRATCH_SLOTS)
+    abort_packet(); /* too many touches to undo: write mode */
+  struct local_touch *undo = &ctx.touches[ctx.touch_count];
+  *undo = (struct local_touch){chain, index, 0, chain->local_time[me][index]};
   int owner = __atomic_load_n(&chain->owner[index], __ATOMIC_ACQUIRE);
   if (owner != me) {
     if (owner != -1 || time < chain->base->timestamps[index])
@@ -552,9 +566,21 @@ static void touch_locally(struct ParDoubleChain *chain, int index, vigor_time_t 
     if (!__atomic_compare_exchange_n(&chain->owner[index], &none, me, false, __ATOMIC_RELEASE,
                                      __ATOMIC_RELAXED))
       abort_packet();
-    return;
+    undo->claimed = 1;
+  } else
+    __atomic_store_n(&chain->local_time[me][index], time, __ATOMIC_RELAXED);
+  ctx.touch_count++;
+}
+
+/* Before a packet re-runs in write mode: take back its read-mode touches,
+   which were never committed (newest first). */
+static void undo_local_touches(void) {
+  while (ctx.touch_count > 0) {
+    struct local_touch *t = &ctx.touches[--ctx.touch_count];
+    __atomic_store_n(&t->chain->local_time[ctx.worker][t->index], t->previous, __ATOMIC_RELAXED);
+    if (t->claimed)
+      __atomic_store_n(&t->chain->owner[t->index], -1, __ATOMIC_RELEASE);
   }
-  __atomic_store_n(&chain->local_time[me][index], time, __ATOMIC_RELAXED);
 }
 
 /* The least recently touched allocated index of the base chain, or -1. */
@@ -563,11 +589,20 @@ static int oldest_index(struct DoubleChain *chain) {
   return cell == 0 ? -1 : cell - 2;
 }
 
-/* Whether expiring before `time` would free something (read-only). */
+/* Whether expiring before `time` may free something (read-only): then the
+   caller goes to write mode.  In read mode, an oldest index another worker
+   owns counts as "may": its owner's touch is not committed yet, and only
+   write mode orders this packet after it. */
 static int would_expire(struct ParDoubleChain *chain, vigor_time_t time) {
   int oldest = oldest_index(chain->base);
-  return oldest >= 0 && chain->base->timestamps[oldest] < time &&
-         last_touch(chain, oldest) < time;
+  if (oldest < 0 || chain->base->timestamps[oldest] >= time)
+    return 0;
+  if (ctx.mode == MODE_READ && core_local(chain)) {
+    int owner = __atomic_load_n(&chain->owner[oldest], __ATOMIC_ACQUIRE);
+    if (owner >= 0 && owner != (int)ctx.worker)
+      return 1;
+  }
+  return last_touch(chain, oldest) < time;
 }
 
 /* Moves indexes touched core-locally since to their place in the base
@@ -766,6 +801,7 @@ static int run_locked(unsigned worker, uint16_t device, uint8_t *packet, uint16_
   uint8_t saved[length ? length : 1];
   memcpy(saved, packet, length);
   ctx.mode = MODE_READ;
+  ctx.touch_count = 0;
   if (setjmp(ctx.abort) == 0) {
     int out = process(device, packet, length, now);
     commit();
@@ -773,6 +809,7 @@ static int run_locked(unsigned worker, uint16_t device, uint8_t *packet, uint16_
     return out;
   }
   /* A write (or a lock conflict) in read mode: run again, exclusively. */
+  undo_local_touches();
   release_read_locks();
   forget_calls();
   memset(ctx.scratch, 0, sizeof(ctx.scratch));
