@@ -65,4 +65,4 @@ for _bits, _suffix in ((8, "b"), (16, "w"), (32, "l"), (64, "q")):
     setattr(ccall, f"amd64g_calc_crc32{_suffix}",
             lambda state, crc, data, bits=_bits: crc32c_update(crc, data, bits))
 
-__all__ = ["angr", "claripy"]
+__all__ = ["angr", "claripy", "z3"]

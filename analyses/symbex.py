@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from analyses.angr_env import angr, claripy
+from analyses.angr_env import angr, claripy, z3
 from cle.backends.symbol import SymbolType
 from analyses.errors import MaestroError
 from analyses.nf_source import (
@@ -127,13 +127,34 @@ class PathResult:
     constraints: list[claripy.ast.Bool]
     stored: dict[str, tuple[claripy.ast.BV, ...]] = field(default_factory=dict)
     _solver: object = None
+    _z3: object = None
 
     def solver(self) -> claripy.Solver:
-        """A solver holding the path condition (made once)."""
+        """A claripy solver holding the path condition (made once)."""
         if self._solver is None:
             self._solver = claripy.Solver()
             self._solver.add(self.constraints)
         return self._solver
+
+    def values(self, expr: claripy.ast.BV, limit: int = 2) -> list[int]:
+        """Up to `limit` values `expr` may take on this path: one z3 solver
+        per path, queried incrementally (much cheaper than claripy's
+        frontend, which hands z3 the whole condition again each time)."""
+        if self._z3 is None:
+            backend = claripy.backends.z3
+            self._z3 = z3.Solver(ctx=backend._context)
+            self._z3.add([backend.convert(c) for c in self.constraints])
+        term = claripy.backends.z3.convert(expr)
+        found: list[int] = []
+        self._z3.push()
+        try:
+            while len(found) < limit and self._z3.check() == z3.sat:
+                value = self._z3.model().eval(term, model_completion=True).as_long()
+                found.append(value)
+                self._z3.add(term != value)
+        finally:
+            self._z3.pop()
+        return found
 
 
 @dataclass
