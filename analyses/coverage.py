@@ -87,6 +87,14 @@ class Coverage:
         """Whether every path was reached on every device that allows it."""
         return not any(self.missed().values())
 
+    def union(self, other: "Coverage") -> "Coverage":
+        """What two runs over traces of the same analysis reached together
+        (packet indexes, which belong to each trace, are left out)."""
+        reached = {d: sorted(set(self.reached.get(d, [])) | set(other.reached.get(d, [])))
+                   for d in self.paths}
+        return Coverage(self.paths, reached, sorted(set(self.ambiguous) | set(other.ambiguous)),
+                        self.unexplained + other.unexplained, {**self.described, **other.described})
+
     def to_json(self) -> dict:
         return {"paths": {str(d): ids for d, ids in self.paths.items()},
                 "reached": {str(d): ids for d, ids in self.reached.items()},

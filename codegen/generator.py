@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -60,6 +60,8 @@ class GeneratedProgram:
     devices: int
     digest: str
     files: tuple[str, ...]
+    #: the NF's config macros (-D) it was generated with
+    defines: dict[str, str] = field(default_factory=dict)
 
     @property
     def program(self) -> Path:
@@ -69,7 +71,7 @@ class GeneratedProgram:
     def to_json(self) -> dict[str, Any]:
         return {"directory": str(self.directory), "nf": self.nf, "strategy": self.strategy,
                 "lock": self.lock, "cores": self.cores, "devices": self.devices,
-                "digest": self.digest, "files": list(self.files)}
+                "digest": self.digest, "files": list(self.files), "defines": self.defines}
 
     @classmethod
     def load(cls, directory: str | Path) -> "GeneratedProgram":
@@ -162,7 +164,7 @@ def generate(
                          if p.is_file() and p.suffix in (".c", ".h", ".sh", ".json", "") and
                          not p.name.startswith("nf-") and p.name != "program.json"))
     program = GeneratedProgram(out, source.name, strategy, lock, cores, analysis.devices,
-                               digest, files)
+                               digest, files, {str(k): str(v) for k, v in (defines or {}).items()})
     (out / "program.json").write_text(json.dumps(program.to_json(), indent=2))
     return program
 

@@ -203,8 +203,8 @@ class _Builder:
         needs: list[tuple] = []
         for position, call in enumerate(path.calls):
             needs += [(*need, path) for need in self._bind(solver, call, state, path, path.calls[:position])]
-        if "time" in symbols:
-            solver.add(claripy.SGE(symbols["time"], self.time + STEP_NS))
+        if "time" in symbols:  # time never goes back; a packet may come at the same time (a burst)
+            solver.add(claripy.SGE(symbols["time"], self.time))
         if "length" in symbols:  # a trace holds frames of at least one byte
             solver.add(symbols["length"] >= 1)
         if not solver.satisfiable():
@@ -401,7 +401,7 @@ class _Builder:
             if (m := _L4.match(name)) and offset + int(m.group(1)) < length:
                 frame[offset + int(m.group(1))] = value
         device = values.get("device", path.devices[0])
-        time = max(values.get("time", self.time + STEP_NS), self.time + STEP_NS)
+        time = max(values.get("time", self.time + STEP_NS), self.time)
         self.time = time
         return TracePacket(device, time, bytes(frame))
 

@@ -37,6 +37,7 @@ from analyses.fields import FRAME_FIELDS, L4_FIELDS, byte_field, is_packet_field
 from analyses.coverage import Coverage, Observation, coverage
 from analyses.model import Analysis
 from codegen.calltrace import read_calls, split_calls
+from codegen.checksums import CHECKSUM_FIELDS, checksum_mismatches
 from codegen.reference import NF_DROP, NF_FLOOD, PacketResult
 from codegen.trace import TracePacket
 
@@ -57,7 +58,6 @@ PER_CORE_TABLES = ("in the parallel program each core has its own instance with 
 SERIAL_ORDER = ("packets of different cores interleave in an order the trace does not fix; "
                 "each ran atomically, so the run is compared with the sequential NF run in the "
                 "serial order the cores committed them in")
-_CHECKSUMS = {"ipv4.csum", "tcp.csum", "udp.csum"}
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def state_chosen_fields(analysis: Analysis) -> set[str]:
         for name, source in write.fields.items():
             if any(marker in source for marker in (".index", ".value", ".chosen")):
                 fields.add(name)
-    return fields | _CHECKSUMS if fields else set()
+    return fields | CHECKSUM_FIELDS if fields else set()
 
 
 def reply_fields(analysis: Analysis) -> dict[int, set[str]]:
@@ -180,7 +180,7 @@ def readdress(trace: list[TracePacket], fields: dict[int, set[str]],
                 old = bytes(data[span[0]:span[1]])
                 new = values[old]
                 data[span[0]:span[1]] = new
-                _fix_l4_checksum(data, old, new)
+                fix_l4_checksum(data, old, new)
                 changed.setdefault(index, set()).add(name)
         if bytes(data) != packet.data:
             packet = TracePacket(packet.device, packet.time_ns, bytes(data))
@@ -192,7 +192,7 @@ def chosen_values(reference: list[PacketResult], parallel: list[ParallelResult],
                   analysis: Analysis) -> dict[bytes, bytes]:
     """Sequential -> parallel value of each state-chosen field the two runs
     wrote differently for the same packet."""
-    fields = state_chosen_fields(analysis) - _CHECKSUMS
+    fields = state_chosen_fields(analysis) - CHECKSUM_FIELDS
     values = {}
     for ref, par in zip(reference, parallel):
         if ref.data and par.output is not None and ref.output == par.output:
@@ -215,7 +215,7 @@ def _span(data: bytes | bytearray, name: str) -> tuple[int, int] | None:
     return (start, start + length) if start + length <= len(data) else None
 
 
-def _fix_l4_checksum(data: bytearray, old: bytes, new: bytes) -> None:
+def fix_l4_checksum(data: bytearray, old: bytes, new: bytes) -> None:
     """RFC 1624 update of the TCP/UDP checksum for a 16-bit word change."""
     if len(data) < 34 or len(old) != 2:
         return
@@ -241,7 +241,8 @@ def _field_value(data: bytes, name: str) -> bytes:
 
 def serial_order(parallel: list[ParallelResult]) -> list[int]:
     """Trace indexes in the order the run committed them (lost ones last)."""
-    return [p.index for p in sorted(parallel, key=lambda p: (p.output is None, p.order, p.index))]
+    ordered = [p.index for p in sorted(parallel, key=lambda p: (p.output is None, p.order, p.index))]
+    return list(dict.fromkeys(ordered))  # a duplicated packet once
 
 
 def reference_in_order(nf, trace: list, order: list[int] | None, *, defines=None,
@@ -259,19 +260,36 @@ def reference_in_order(nf, trace: list, order: list[int] | None, *, defines=None
 
 
 def compare(reference: list[PacketResult], parallel: list[ParallelResult], analysis: Analysis,
+            trace: Sequence[TracePacket], sent: Sequence[TracePacket] | None = None,
             readdressed: dict[int, set[str]] | None = None) -> Verdict:
-    """Compare per packet (both lists in trace order); see the module doc.
-    readdressed: fields of packets the parallel run received re-addressed
-    (readdress): a difference in just those is allowed."""
+    """Compare per packet; see the module doc.  `reference` is in trace
+    order; `parallel` holds one result per trace index, in any order (a
+    missing index is a lost packet, a repeated one a duplicate).  `trace` is
+    what the sequential NF received, `sent` what the parallel program
+    received (default: the same); readdressed: fields of packets the
+    parallel run received re-addressed (readdress), a difference in just
+    those is allowed.  Checksums are never excused: they are recomputed
+    (codegen/checksums.py) and must cover the parallel packet as the
+    sequential NF's covered its own."""
     readdressed = readdressed or {}
-    chosen = state_chosen_fields(analysis)
+    sent = sent if sent is not None else trace
+    chosen = state_chosen_fields(analysis) - CHECKSUM_FIELDS
     mapping: dict[tuple[str, bytes], bytes] = {}
     inverse: dict[tuple[str, bytes], bytes] = {}
     allowed = {kind: 0 for kind in ALLOWED}
     identical = lost = disallowed = 0
     first = None
-    for index, (ref, par) in enumerate(zip(reference, parallel)):  # trace order
-        if par.output is None:
+    by_index: dict[int, ParallelResult] = {}
+    for par in parallel:
+        if par.index in by_index or not 0 <= par.index < len(reference):
+            disallowed += 1
+            first = first or {"index": par.index, "what": "the parallel program output this packet twice"
+                              if par.index in by_index else "the parallel program output a packet not in the trace"}
+        else:
+            by_index[par.index] = par
+    for index, ref in enumerate(reference):  # trace order
+        par = by_index.get(index)
+        if par is None or par.output is None:
             lost += 1
             first = first or {"index": index, "what": "lost by the parallel program"}
             continue
@@ -279,22 +297,26 @@ def compare(reference: list[PacketResult], parallel: list[ParallelResult], analy
             identical += 1
             continue
         differing = _differing_fields(ref.data or b"", par.data)
-        if ref.output == par.output and differing and differing <= chosen and \
-                _consistent(ref.data, par, differing - _CHECKSUMS, mapping, inverse):
-            allowed["state-chosen values"] += 1
-            continue
-        if ref.output == par.output and index in readdressed and \
-                differing <= readdressed[index] | _CHECKSUMS:
-            allowed["re-addressed replies"] += 1
+        kind = None
+        if ref.output == par.output and differing - CHECKSUM_FIELDS:
+            changed = differing - CHECKSUM_FIELDS
+            if changed <= chosen and _consistent(ref.data, par, changed, mapping, inverse):
+                kind = "state-chosen values"
+            elif changed <= readdressed.get(index, set()):
+                kind = "re-addressed replies"
+        wrong = checksum_mismatches(trace[index].data, ref.data or b"", sent[index].data, par.data) \
+            if kind else []
+        if kind and not wrong:
+            allowed[kind] += 1
             continue
         disallowed += 1
         if first is None:
-            first = {"index": index, "device": ref.device,
-                     "what": f"sequential output {_name(ref.output)}, parallel {_name(par.output)}"
-                     + (f"; fields differ: {', '.join(sorted(differing))}" if differing else ""),
+            what = f"sequential output {_name(ref.output)}, parallel {_name(par.output)}" + \
+                (f"; fields differ: {', '.join(sorted(differing))}" if differing else "")
+            if wrong:
+                what += f"; {kind} allowed, but the checksum does not cover them: {', '.join(wrong)}"
+            first = {"index": index, "device": ref.device, "what": what,
                      "sequential": (ref.data or b"").hex(), "parallel": par.data.hex()}
-    if len(parallel) != len(reference):
-        disallowed += abs(len(parallel) - len(reference))
     return Verdict(len(reference), identical, allowed, lost, first, disallowed,
                    {k: v for k, v in ALLOWED.items() if allowed[k]})
 
@@ -317,6 +339,14 @@ def _name(output: int | None) -> str:
     return {NF_DROP: "drop", NF_FLOOD: "flood", None: "lost"}.get(output, str(output))
 
 
+def in_trace_order(parallel: Sequence[ParallelResult], trace: Sequence[TracePacket]) -> list[ParallelResult]:
+    """The first result of each trace index (a lost one where none)."""
+    first: dict[int, ParallelResult] = {}
+    for par in parallel:
+        first.setdefault(par.index, par)
+    return [first.get(i) or ParallelResult(i, p.device, None, b"", 0, 0) for i, p in enumerate(trace)]
+
+
 def observations(trace: Sequence[TracePacket], outputs: Sequence) -> list[Observation]:
     """What a run did with each trace packet, for coverage: `outputs` are
     PacketResult or ParallelResult (their output and calls), in trace order."""
@@ -324,42 +354,51 @@ def observations(trace: Sequence[TracePacket], outputs: Sequence) -> list[Observ
             for i, (p, r) in enumerate(zip(trace, outputs))]
 
 
+def parallel_results(program, packets: Sequence[TracePacket], *, cancel=None) -> tuple[list[ParallelResult], Any]:
+    """Run a built program once over `packets` on the simulated NIC: each
+    packet's result (with its state calls) and the run (RunResult)."""
+    import tempfile
+
+    from codegen.program import run
+
+    with tempfile.TemporaryDirectory(prefix="maestro-verify-") as tmp:
+        results = Path(tmp) / "results.txt"
+        ran = run(program, packets=packets, once=True, results=results, result_bytes=True, cancel=cancel)
+        if cancel is not None and cancel.is_set():
+            raise MaestroError(f"verification of {program.nf} was cancelled")
+        return read_parallel_results(results, program.program), ran
+
+
 def verify_program(program, analysis: Analysis, trace: list[TracePacket], *, defines=None,
                    cancel=None) -> tuple[Verdict, Any]:
     """Run a built program once over `trace` and compare it with the
     sequential NF (in its commit order for locks and tm); the verdict says
     which paths each run reached.  Returns (verdict, the run's final stats)."""
-    import tempfile
-
-    from codegen.program import run
-
     source = program.directory / "nf" / f"{program.nf}.c"
+    defines = program.defines if defines is None else defines
     replies = reply_fields(analysis) if program.strategy not in ("locks", "tm") else {}
     sent, readdressed = trace, {}
-    with tempfile.TemporaryDirectory(prefix="maestro-verify-") as tmp:
-        results = Path(tmp) / "results.txt"
-        for _ in range(3 if replies else 1):  # until the values the replies name are the run's own
-            ran = run(program, packets=sent, once=True, results=results, result_bytes=True, cancel=cancel)
-            if cancel is not None and cancel.is_set():
-                raise MaestroError(f"verification of {program.nf} was cancelled")
-            parallel = read_parallel_results(results, program.program)
-            if not replies:
-                break
-            if not readdressed:
-                reference = reference_in_order(source, trace, None, defines=defines, calls=True)
-            again, readdressed = readdress(trace, replies, chosen_values(reference, parallel, analysis))
-            if again == sent:
-                break
-            sent = again
+    if replies:
+        reference = reference_in_order(source, trace, None, defines=defines, calls=True)
+    for attempt in range(3 if replies else 1):  # until the values the replies name are the run's own
+        parallel, ran = parallel_results(program, sent, cancel=cancel)
+        if not replies:
+            break
+        values = chosen_values(reference, in_trace_order(parallel, sent), analysis)
+        again, changed = readdress(trace, replies, values)
+        if again == sent or attempt == 2:  # `sent` and `readdressed` stay those of the last run
+            break
+        sent, readdressed = again, changed
     order = serial_order(parallel) if program.strategy in ("locks", "tm") else None
-    reference = reference_in_order(source, trace, order, defines=defines, calls=True)
-    verdict = compare(reference, parallel, analysis, readdressed)
+    if order is not None or not replies:
+        reference = reference_in_order(source, trace, order, defines=defines, calls=True)
+    verdict = compare(reference, parallel, analysis, trace, sent, readdressed)
     reached = coverage(analysis, observations(trace, reference))
     first = verdict.first_difference
     if first is not None and (why := _full_table(analysis, program, reached.taken.get(first["index"], []))):
         first = {**first, "why": why}
     verdict = replace(verdict, reference_coverage=reached, first_difference=first,
-                      parallel_coverage=coverage(analysis, observations(sent, parallel)))
+                      parallel_coverage=coverage(analysis, observations(sent, in_trace_order(parallel, sent))))
     return verdict, ran.final
 
 
@@ -376,67 +415,137 @@ def _full_table(analysis: Analysis, program, path_ids: list[int]) -> str:
     return ""
 
 
-def verify_nf(
-    nf: str,
-    *,
-    cores: int = 2,
-    strategy: str = "auto",
-    lock: str = "maestro",
-    traffic: str = "paths",
-    flows: int = 200,
-    packets: int = 5000,
-    seed: int = 1,
-    nic: str = "e810",
-    analysis: Analysis | None = None,
-    out_dir: Path | None = None,
-    log=None,
-    cancel=None,
-    defines=None,
-    path_seconds: float = 60.0,
-) -> tuple[Verdict, dict[str, Any]]:
-    """Analyze, plan, generate, build and run `nf` in parallel and compare it
-    with the sequential reference.
+@dataclass
+class Traffic:
+    """One trace verification runs: what it is called, its packets, and
+    what generating it could not do."""
 
-    traffic: "paths" drives packets down every explored path it can
-    (codegen/path_traffic.py), then adds `packets` packets of the sessions
-    profile; any other profile name generates that traffic alone.  strategy:
-    auto (the plan's), sn, locks or tm.  Returns the verdict and what was
-    run (program folder, plan strategy, final stats, traffic notes).
-    `cancel` (a threading.Event) stops the build or the run: MaestroError."""
+    label: str
+    packets: list[TracePacket]
+    notes: list[str] = field(default_factory=list)
+
+
+def make_traffic_for(kind: str, *, nf, analysis: Analysis, plan: dict[str, Any], exploration=None,
+                     defines=None, flows: int = 200, packets: int = 5000, seed: int = 1,
+                     path_seconds: float = 60.0) -> Traffic:
+    """The trace of one traffic kind: "paths" (driven down every explored
+    path it can, codegen/path_traffic.py, then `packets` packets of the
+    sessions profile), a profile of codegen/traffic.py, or a pcap/pcapng
+    file (a path).  Tables the plan shards are not filled by path traffic:
+    each core has its own."""
+    from codegen.path_traffic import path_traffic
+    from codegen.trace import read_trace
+    from codegen.traffic import PROFILES
+    from codegen.traffic import generate as make_traffic
+
+    if kind == "paths":
+        sharded = {o["name"]: PER_CORE_TABLES for o in plan.get("objects", []) if o.get("decision") == "shard"}
+        generated = path_traffic(nf, defines=defines, seed=seed,
+                                 paths=exploration.paths if exploration else None,
+                                 analysis=analysis if exploration else None, no_fill=sharded,
+                                 seconds=path_seconds)
+        trace = generated.packets
+        if packets:
+            trace = trace + _after(make_traffic("sessions", flows, packets, seed=seed), trace)
+        return Traffic("paths", trace, generated.notes)
+    if kind in PROFILES:
+        return Traffic(kind, make_traffic(kind, flows, packets, seed=seed, devices=analysis.devices))
+    return Traffic(Path(kind).name, read_trace(Path(kind)))
+
+
+@dataclass
+class Prepared:
+    """A program ready to verify: its plan, the analysis of its NF and the
+    exploration behind it (for path traffic)."""
+
+    program: Any  # GeneratedProgram
+    plan: dict[str, Any]
+    analysis: Analysis
+    exploration: Any = None
+
+
+def prepare(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "maestro", nic: str = "e810",
+            defines=None, out_dir: Path | None = None, analysis: Analysis | None = None,
+            explore_paths: bool = True, log=None, cancel=None) -> Prepared:
+    """Analyze (explore), plan, generate and build `nf`.  strategy: auto
+    (the plan's), sn, locks or tm.  Without explore_paths, a given analysis
+    is used (no path traffic can be made then)."""
     import tempfile
 
     from analyses.planner import plan as make_plan
     from analyses.report import analyze, build_report
     from analyses.symbex import explore
     from codegen.generator import generate
-    from codegen.path_traffic import path_traffic
     from codegen.program import build
-    from codegen.traffic import generate as make_traffic
 
-    notes: list[str] = []
-    exploration = explore(nf, defines=defines) if traffic == "paths" else None
+    exploration = explore(nf, defines=defines) if explore_paths else None
     analysis = build_report(exploration) if exploration else analysis or analyze(nf, defines=defines)
     planner_strategy = {"auto": "auto", "sn": "shared-nothing", "locks": "locks",
                         "tm": "tm"}[strategy]
     plan = make_plan(analysis, cores=cores, nic=nic, strategy=planner_strategy).to_json()
-    if exploration is not None:
-        sharded = {o["name"]: PER_CORE_TABLES for o in plan["objects"] if o["decision"] == "shard"}
-        generated = path_traffic(nf, defines=defines, seed=seed, paths=exploration.paths, analysis=analysis,
-                                 no_fill=sharded if strategy != "seq" else {}, seconds=path_seconds)
-        trace = generated.packets
-        if packets:
-            trace = trace + _after(make_traffic("sessions", flows, packets, seed=seed), trace)
-        notes = generated.notes
-    else:
-        trace = make_traffic(traffic, flows, packets, seed=seed)
     out_dir = out_dir or Path(tempfile.mkdtemp(prefix=f"maestro-verify-{Path(nf).stem}-"))
     program = generate(nf, plan, analysis, out_dir, strategy=None if strategy == "auto" else strategy,
                        lock=lock, defines=defines)
     build(program, log=log, cancel=cancel)
-    verdict, final = verify_program(program, analysis, trace, defines=defines, cancel=cancel)
-    return verdict, {"program": str(program.directory), "strategy": program.strategy,
-                     "plan_strategy": plan["strategy"], "final": final, "packets": len(trace),
-                     "complete": analysis.stats.complete, "traffic_notes": notes}
+    return Prepared(program, plan, analysis, exploration)
+
+
+def prepare_built(directory: Path, *, log=None, cancel=None) -> Prepared:
+    """The program generated in `directory` as it is (its own plan, NF copy
+    and -D values; built first when its executable is missing).  The NF
+    copy is explored again for the paths and their coverage."""
+    from analyses.report import build_report
+    from analyses.symbex import explore
+    from codegen.generator import GeneratedProgram
+    from codegen.program import build
+
+    program = GeneratedProgram.load(directory)
+    source = program.directory / "nf" / f"{program.nf}.c"
+    try:
+        plan = json.loads((program.directory / "plan.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise MaestroError(f"{program.directory / 'plan.json'}: cannot read the program's plan ({exc})") from None
+    if not program.program.is_file():
+        build(program, log=log, cancel=cancel)
+    exploration = explore(source, defines=program.defines)
+    return Prepared(program, plan, build_report(exploration), exploration)
+
+
+def verify_traffics(prepared: Prepared, traffics: Sequence[str], *, flows: int = 200, packets: int = 5000,
+                    seed: int = 1, path_seconds: float = 60.0,
+                    cancel=None) -> list[tuple[Traffic, Verdict, Any]]:
+    """Verify a prepared program on each of `traffics` (make_traffic_for):
+    per trace, the traffic, its verdict and the run's final stats."""
+    program = prepared.program
+    source = program.directory / "nf" / f"{program.nf}.c"
+    verdicts = []
+    for kind in traffics:
+        sent = make_traffic_for(kind, nf=source, analysis=prepared.analysis, plan=prepared.plan,
+                                exploration=prepared.exploration, defines=program.defines, flows=flows,
+                                packets=packets, seed=seed, path_seconds=path_seconds)
+        verdict, final = verify_program(program, prepared.analysis, sent.packets, cancel=cancel)
+        verdicts.append((sent, verdict, final))
+    return verdicts
+
+
+def verify_nf(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "maestro",
+              traffic: str = "paths", flows: int = 200, packets: int = 5000, seed: int = 1,
+              nic: str = "e810", analysis: Analysis | None = None, out_dir: Path | None = None,
+              log=None, cancel=None, defines=None,
+              path_seconds: float = 60.0) -> tuple[Verdict, dict[str, Any]]:
+    """prepare `nf` and verify it on one traffic (make_traffic_for).
+    Returns the verdict and what was run (program folder, plan strategy,
+    final stats, traffic notes).  `cancel` (a threading.Event) stops the
+    build or the run: MaestroError."""
+    prepared = prepare(nf, cores=cores, strategy=strategy, lock=lock, nic=nic, defines=defines,
+                       out_dir=out_dir, analysis=analysis, explore_paths=traffic == "paths",
+                       log=log, cancel=cancel)
+    [(sent, verdict, final)] = verify_traffics(prepared, [traffic], flows=flows, packets=packets, seed=seed,
+                                               path_seconds=path_seconds, cancel=cancel)
+    return verdict, {"program": str(prepared.program.directory), "strategy": prepared.program.strategy,
+                     "plan_strategy": prepared.plan["strategy"], "final": final,
+                     "packets": len(sent.packets), "complete": prepared.analysis.stats.complete,
+                     "traffic_notes": sent.notes}
 
 
 def _after(extra: list[TracePacket], trace: list[TracePacket]) -> list[TracePacket]:

@@ -37,7 +37,7 @@ EXPECTED = {
 def test_corpus_nf_is_verified_on_its_paths(nf, tmp_path):
     strategy, shared, extra = EXPECTED[nf]
     verdict, info = verify_nf(str(CORPUS / f"{nf}.c"), out_dir=tmp_path / nf, packets=extra,
-                              flows=300, path_seconds=25, lock=LOCKS.get(nf, "maestro"))
+                              flows=300, path_seconds=15, lock=LOCKS.get(nf, "maestro"))
     assert info["plan_strategy"] == strategy
     assert verdict.equivalent, verdict.to_json()
     plan_doc = (tmp_path / nf / "plan.json").read_text()

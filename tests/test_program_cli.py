@@ -21,8 +21,13 @@ def test_plan_generate_build_run_verify_bench(tmp_path, capsys):
     assert sum("core 0:" in line and "core 1:" in line for line in lines) >= 3
     assert "conserved True" in lines[-1]
     verdict = tmp_path / "verdict.json"
-    assert maestro(["verify", "fw", "--packets", "1500", "--json", str(verdict)]) == 0
-    assert json.loads(verdict.read_text())["equivalent"] is True
+    # the program just built, with its own (82599) plan, on two profiles
+    assert maestro(["verify", str(out), "--profile", "zipf", "--profile", "sessions", "--packets", "1500",
+                    "--json", str(verdict)]) == 0
+    doc = json.loads(verdict.read_text())
+    assert doc["equivalent"] is True and doc["program"] == str(out)
+    assert doc["plan_digest"] == json.loads((out / "program.json").read_text())["digest"]
+    assert [t["traffic"] for t in doc["traces"]] == ["zipf", "sessions"]
     bench = tmp_path / "bench.json"
     assert maestro(["bench", "fw", "--analysis", FW, "--cores", "1,2", "--strategy", "sn",
                     "--seconds", "1", "--packets", "20000", "--json", str(bench),

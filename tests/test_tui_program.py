@@ -11,6 +11,8 @@ import pytest
 from textual.widgets import DataTable, Input, Log, OptionList, Select, Static
 
 from analyses.model import Analysis
+from codegen.trace import write_pcapng
+from codegen.traffic import generate as traffic
 from workbench.app import Workbench
 from workbench.screens.generate import GenerateScreen
 from workbench.screens.run import RunScreen
@@ -121,10 +123,21 @@ async def test_fw_generate_build_run_verify(tmp_path, monkeypatch):
         assert_per_core_numbers(app, 2)
         assert app.session.results["run"]["traffic"] == "uniform"
 
+        # Verify the program on screen on the sessions profile and a trace of the user's own.
+        own = tmp_path / "own.pcapng"
+        write_pcapng(own, traffic("uniform", 30, 300, seed=5))
+        screen.query_one("#verify-traffic", Select).value = "sessions"
+        screen.query_one("#verify-trace", Input).value = str(own)
+        screen.query_one("#run-packets", Input).value = "600"
         await task(app, pilot, "v", "verify")
         verdict = static_text(screen.query_one("#verdict", Static))
         assert "equivalent" in verdict and "NOT" not in verdict
-        assert app.session.results["verify"]["equivalent"] is True
+        assert "sessions, 600 packets" in verdict and "own.pcapng, 300 packets" in verdict
+        assert "device 0 paths █" in verdict and "device 1 paths" in verdict
+        assert "never reached:" in verdict and program.digest in verdict
+        doc = app.session.results["verify"]
+        assert doc["equivalent"] is True and doc["plan_digest"] == program.digest
+        assert [t["traffic"] for t in doc["traces"]] == ["sessions", "own.pcapng"]
         assert set(app.session.results) == {"generate", "build", "run", "verify"}
 
 

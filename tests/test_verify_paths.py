@@ -8,8 +8,9 @@ from analyses.report import analyze
 from codegen.generator import generate
 from codegen.path_traffic import path_traffic
 from codegen.program import build
-from codegen.trace import read_trace
-from codegen.verify import verify_nf, verify_program
+from codegen.trace import read_trace, write_pcapng
+from codegen.traffic import generate as traffic
+from codegen.verify import verify_nf
 from workbench.cli import main as maestro
 
 
@@ -31,7 +32,7 @@ def test_a_small_capacity_reaches_the_full_table_too():
 
 
 def test_nat_is_verified_on_its_wan_translation(tmp_path):
-    verdict, info = verify_nf("nat", out_dir=tmp_path / "nat", packets=0, nic="e810")
+    verdict, info = verify_nf("nat", out_dir=tmp_path / "nat", packets=0, nic="e810", path_seconds=45)
     assert verdict.equivalent, verdict.to_json()
     cov = verdict.reference_coverage
     translated = {p.id for p in analyze("nat").paths if p.device == [1] and p.outputs == [0]}
@@ -43,9 +44,10 @@ def test_nat_is_verified_on_its_wan_translation(tmp_path):
     assert doc["coverage"]["sequential"]["reached"] and "never_reached" in doc
 
 
-def test_a_wrong_plan_is_caught_on_the_paths_it_breaks(tmp_path):
+def test_a_wrong_plan_is_caught_on_the_paths_it_breaks(tmp_path, capsys):
     """fw sharded with keys that ignore the WAN/LAN relation: replies go to
-    another core than their flow; the path traffic reaches them."""
+    another core than their flow.  `maestro verify DIR` checks the program
+    as generated, with its own (wrong) plan, on the default path traffic."""
     analysis = analyze("fw")
     doc = plan(analysis, 2, "e810").to_json()
     # a key that hashes differently on the WAN: the reply of a LAN flow lands
@@ -53,11 +55,16 @@ def test_a_wrong_plan_is_caught_on_the_paths_it_breaks(tmp_path):
     doc["rss"]["1"]["key"] = "".join(reversed(doc["rss"]["1"]["key"]))
     program = generate("fw", doc, analysis, tmp_path / "fw-wrong")
     build(program)
-    trace = path_traffic("fw", seed=5).packets
-    trace = trace + [p for p in trace if p.device == 1] * 3  # more replies, more chances to split
-    verdict, _ = verify_program(program, analysis, trace)
-    assert not verdict.equivalent
-    assert verdict.reference_coverage.reached[1]
+    report = tmp_path / "verdict.json"
+    assert maestro(["verify", str(program.directory), "--packets", "500", "--json", str(report)]) == 1
+    printed = capsys.readouterr().out
+    assert "DIFFERENT" in printed and program.digest in printed
+    verdict = json.loads(report.read_text())
+    assert verdict["plan_digest"] == program.digest and not verdict["equivalent"]
+    assert verdict["coverage"]["reached"]["1"]  # replies reached, and told apart
+    # the folder fixes its plan: options that would change it are refused
+    assert maestro(["verify", str(program.directory), "--cores", "4"]) == 2
+    assert "generate it again" in capsys.readouterr().err
 
 
 def test_cli_traffic_paths_writes_a_trace_and_names_what_it_missed(tmp_path, capsys):
@@ -69,12 +76,21 @@ def test_cli_traffic_paths_writes_a_trace_and_names_what_it_missed(tmp_path, cap
 
 
 def test_cli_verify_prints_coverage_and_never_reached(tmp_path, capsys):
-    report = tmp_path / "verdict.json"
-    assert maestro(["verify", "fw", "--packets", "0", "--json", str(report)]) == 0
+    """Several traces in one run: the paths profile and a trace of the
+    user's own; a verdict and coverage for each, and for all together."""
+    report, own = tmp_path / "verdict.json", tmp_path / "own.pcapng"
+    write_pcapng(own, traffic("sessions", 20, 200, seed=9))
+    assert maestro(["verify", "fw", "--packets", "0", "--profile", "paths", "--trace", str(own),
+                    "--json", str(report)]) == 0
     printed = capsys.readouterr().out
-    assert "sequential paths reached: device 0" in printed and "never reached: path" in printed
+    assert "paths, " in printed and "own.pcapng, 200 packets: equivalent" in printed
+    assert "all traces: paths reached: device 0" in printed and "never reached: path" in printed
     doc = json.loads(report.read_text())
-    assert doc["coverage"]["parallel"]["summary"].startswith("paths reached")
+    assert [t["traffic"] for t in doc["traces"]] == ["paths", "own.pcapng"]
+    assert doc["traces"][0]["coverage"]["parallel"]["summary"].startswith("paths reached")
+    reached = {d: set(ids) for d, ids in doc["coverage"]["reached"].items()}
+    for one in doc["traces"]:
+        assert all(set(ids) <= reached[d] for d, ids in one["coverage"]["sequential"]["reached"].items())
 
 
 def test_traffic_paths_needs_an_nf(capsys):

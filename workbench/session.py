@@ -149,8 +149,9 @@ class Session:
         try:
             return GeneratedProgram(Path(doc["directory"]), str(doc["nf"]), str(doc["strategy"]),
                                     str(doc["lock"]), int(doc["cores"]), int(doc["devices"]),
-                                    str(doc["digest"]), tuple(doc["files"]))
-        except (KeyError, TypeError, ValueError):
+                                    str(doc["digest"]), tuple(doc["files"]),
+                                    {str(k): str(v) for k, v in (doc.get("defines") or {}).items()})
+        except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
     @property

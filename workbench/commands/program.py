@@ -59,22 +59,29 @@ def register(subparsers) -> None:
     rn.set_defaults(func=run_run)
 
     ver = subparsers.add_parser("verify", help="compare the parallel program with the sequential NF",
-                                description="Analyze, plan, generate, build and run NF on a trace; "
-                                "compare every packet's output and bytes with the reference runner, "
-                                "and say which explored paths the trace reached.  The default traffic "
-                                "(paths) drives packets down every path it can, then adds --packets "
-                                "packets of the sessions profile.")
-    ver.add_argument("nf", help="sample name (fw) or path of an NF's .c file")
-    ver.add_argument("--cores", type=int, default=2)
-    ver.add_argument("--strategy", default="auto", choices=["auto", "sn", "locks", "tm"])
-    ver.add_argument("--locks", default="maestro", choices=list(LOCK_KINDS))
-    ver.add_argument("--traffic", default="paths", choices=["paths", *PROFILES])
+                                description="Run the parallel program on traces and compare every "
+                                "packet's output and bytes with the sequential NF (reference runner); "
+                                "say which explored paths each trace reached.  TARGET is an NF "
+                                "(analyzed, planned, generated and built first) or a program folder "
+                                "written by maestro generate (verified as it is, with its own plan).  "
+                                "The default traffic, the paths profile, drives packets down every "
+                                "path it can, then adds --packets packets of the sessions profile.")
+    ver.add_argument("nf", metavar="TARGET",
+                     help="sample name (fw), path of an NF's .c file, or a generated program folder")
+    ver.add_argument("--profile", "--traffic", dest="profiles", action="append",
+                     choices=["paths", *PROFILES], help="a traffic profile (repeatable; default paths)")
+    ver.add_argument("--trace", dest="traces", action="append", type=Path, default=[],
+                     help="a pcap/pcapng trace of yours (repeatable)")
+    ver.add_argument("--cores", type=int, help="worker cores (default 2; NF targets only)")
+    ver.add_argument("--strategy", choices=["auto", "sn", "locks", "tm"], help="NF targets only")
+    ver.add_argument("--locks", choices=list(LOCK_KINDS), help="NF targets only")
     ver.add_argument("--flows", type=int, default=200)
     ver.add_argument("--packets", type=int, default=5000)
     ver.add_argument("--seed", type=int, default=1)
     ver.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
-                     help="a config macro for the NF (e.g. a smaller capacity to reach full tables)")
-    ver.add_argument("--json", type=Path, help="write the verdict as JSON")
+                     help="a config macro for the NF, for analysis, reference and program alike "
+                     "(e.g. a smaller capacity to reach full tables; NF targets only)")
+    ver.add_argument("--json", type=Path, help="write the verdicts as JSON")
     ver.set_defaults(func=run_verify)
 
 
@@ -126,24 +133,56 @@ def run_run(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from codegen.verify import verify_nf
+    from codegen.verify import prepare, prepare_built, verify_traffics
 
-    verdict, info = verify_nf(args.nf, cores=args.cores, strategy=args.strategy, lock=args.locks,
-                              traffic=args.traffic, flows=args.flows, packets=args.packets,
-                              seed=args.seed, defines=parse_defines(args.defines))
-    if not info["complete"]:
-        print("the analysis is INCOMPLETE: the program locks every object; the paths below are only "
-              "those the analysis explored")
-    print(f"{args.nf}: {info['strategy']} program ({info['plan_strategy']} plan) on "
-          f"{info['packets']} {args.traffic} packets: {verdict.summary()}")
-    if verdict.parallel_coverage is not None:
-        print(f"  parallel {verdict.parallel_coverage.summary()}")
-    for line in verdict.never_reached():
-        print(f"  never reached: {line}")
-    for kind, why in verdict.justifications.items():
-        print(f"  allowed: {kind}: {why}")
-    if verdict.first_difference:
-        print(f"  first difference: {json.dumps(verdict.first_difference)}")
+    for trace in args.traces:
+        if not trace.is_file():
+            raise MaestroError(f"--trace {trace}: no such file")
+    traffics = [*(args.profiles or []), *(str(t) for t in args.traces)] or ["paths"]
+    if (Path(args.nf) / "program.json").is_file():
+        fixed = [name for name, value in (("--cores", args.cores), ("--strategy", args.strategy),
+                                          ("--locks", args.locks), ("-D", args.defines)) if value]
+        if fixed:
+            raise MaestroError(f"{args.nf} is a generated program: its plan and build fix "
+                               f"{', '.join(fixed)}; generate it again to change them")
+        prepared = prepare_built(Path(args.nf), log=lambda line: err.out(line, highlight=False))
+    else:
+        prepared = prepare(args.nf, cores=args.cores or 2, strategy=args.strategy or "auto",
+                           lock=args.locks or "maestro", defines=parse_defines(args.defines),
+                           explore_paths=True, log=lambda line: err.out(line, highlight=False))
+    program, analysis = prepared.program, prepared.analysis
+    if not analysis.stats.complete:
+        print("the analysis is INCOMPLETE: the paths below are only those the analysis explored")
+    print(f"{program.nf}: {program.strategy} program ({prepared.plan.get('strategy')} plan "
+          f"{program.digest}) in {program.directory}")
+    results = verify_traffics(prepared, traffics, flows=args.flows, packets=args.packets, seed=args.seed)
+    together = None
+    for sent, verdict, _final in results:
+        print(f"{sent.label}, {len(sent.packets)} packets: {verdict.summary()}")
+        for note in sent.notes:
+            print(f"  traffic: {note}")
+        if verdict.parallel_coverage is not None:
+            print(f"  parallel {verdict.parallel_coverage.summary()}")
+        for kind, why in verdict.justifications.items():
+            print(f"  allowed: {kind}: {why}")
+        if verdict.first_difference:
+            print(f"  first difference: {json.dumps(verdict.first_difference)}")
+        if verdict.reference_coverage is not None:
+            together = verdict.reference_coverage if together is None else together.union(verdict.reference_coverage)
+    if together is not None:
+        if len(results) > 1:
+            print(f"all traces: {together.summary()}")
+        for device, ids in sorted(together.missed().items()):
+            for path in ids:
+                print(f"  never reached: path {path} (device {device}): {together.described.get(path, '')}")
+    equivalent = all(verdict.equivalent for _, verdict, _ in results)
     if args.json:
-        args.json.write_text(json.dumps({**verdict.to_json(), **info}, indent=2))
-    return 0 if verdict.equivalent else 1
+        args.json.write_text(json.dumps({
+            "equivalent": equivalent, "program": str(program.directory), "strategy": program.strategy,
+            "plan_strategy": prepared.plan.get("strategy"), "plan_digest": program.digest,
+            "complete": analysis.stats.complete,
+            "coverage": together.to_json() if together else None,
+            "traces": [{"traffic": sent.label, "packets": len(sent.packets), "notes": sent.notes,
+                        **verdict.to_json()} for sent, verdict, _ in results]}, indent=2))
+    print("equivalent" if equivalent else "DIFFERENT")
+    return 0 if equivalent else 1

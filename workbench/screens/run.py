@@ -36,8 +36,10 @@ from workbench.screens.base import StepScreen
 from workbench.session import Session
 from workbench.widgets.throughput import Throughput
 
-#: Strategies verify_nf checks (a sequential program is checked with the plan's).
-VERIFY_STRATEGIES = ("sn", "locks", "tm")
+#: Traffic verify can generate (codegen.verify.make_traffic_for).
+VERIFY_PROFILES = ("paths", *PROFILES)
+#: Unreached paths listed under the verdict (the rest are counted).
+UNREACHED_SHOWN = 8
 LOG_TAIL = 40
 
 
@@ -128,6 +130,15 @@ class RunScreen(StepScreen):
             yield Input("", id="run-eal", placeholder="real NIC: EAL args",
                         tooltip="DPDK EAL arguments of a real NIC (e.g. -l 0-3 -a 0000:01:00.0); "
                                 "empty: the simulated NIC")
+        with Horizontal(id="verify-options"):
+            yield Label("verify on", classes="option-label")
+            yield Select([(p, p) for p in VERIFY_PROFILES], value="paths", allow_blank=False,
+                         id="verify-traffic",
+                         tooltip="Traffic verify checks: paths drives packets down every explored path "
+                                 "(then adds the packets shown of the sessions profile)")
+            yield Label("and trace", classes="option-label")
+            yield Input("", id="verify-trace", placeholder="your pcap/pcapng (optional)",
+                        tooltip="A trace of yours, checked too (coverage of all traces together)")
         yield Static("", id="run-error")
         with Horizontal(id="run-body"):
             log = Log(id="run-log", max_lines=2000)
@@ -316,40 +327,52 @@ class RunScreen(StepScreen):
             self.query_one("#run-status", Static).update("stopping…")
 
     def action_verify(self) -> None:
-        """Check the program's strategy against the sequential NF on generated traffic."""
+        """Check the program on screen, as generated and built (its own
+        plan), against the sequential NF on the verify traffic and trace."""
         options = self._options()
         if options is None:
             return
-        session = self.session
+        traffics = [str(self.query_one("#verify-traffic", Select).value)]
+        trace = self.query_one("#verify-trace", Input).value.strip()
+        if trace:
+            path = Path(trace).expanduser()
+            if not path.is_file():
+                self._show_error(f"verify trace {trace}: no such file")
+                return
+            traffics.append(str(path))
         begun = self._begin("verify")
         if begun is None:
             return
         run_id, program = begun
-        strategy = program.strategy if program.strategy in VERIFY_STRATEGIES else "auto"
         self.query_one("#verdict", Static).update(Text("verifying…", style="dim"))
         self.query_one("#run-log", Log).write_line(
-            f"verify {program.nf} ({strategy}, {program.cores} cores): {options['packets']} "
-            f"{options['traffic']} packets through the program and the sequential NF")
-        out = program.directory.parent / f"{program.directory.name}-verify"
+            f"verify {program.nf} ({program.strategy}, {program.cores} cores, plan {program.digest}) on "
+            f"{' and '.join(Path(t).name for t in traffics)}: the program and the sequential NF, packet by packet")
         self.cancel = threading.Event()
-        self.worker = self.verify_worker(run_id, self.basis, session.nf, program, strategy, options,
-                                         session.settings.nic, session.analysis, out, self.cancel)
+        self.worker = self.verify_worker(run_id, self.basis, program, traffics, options, self.cancel)
 
     @work(thread=True, exit_on_error=False, group="run", name="verify")
-    def verify_worker(self, run_id: int, basis, nf: str, program: GeneratedProgram, strategy: str,
-                      options: dict[str, Any], nic: str, analysis, out: Path,
-                      cancel: threading.Event) -> None:
+    def verify_worker(self, run_id: int, basis, program: GeneratedProgram, traffics: list[str],
+                      options: dict[str, Any], cancel: threading.Event) -> None:
         """Verify in a thread; only posts messages.  `cancel` stops its build or run."""
-        from codegen.verify import verify_nf
+        from codegen.verify import prepare_built, verify_traffics
 
-        verdict, info = verify_nf(nf, cores=program.cores, strategy=strategy, lock=program.lock,
-                                  traffic=options["traffic"], flows=options["flows"],
-                                  packets=options["packets"], nic=nic, analysis=analysis, out_dir=out,
-                                  log=lambda line: self.post_message(self.BuildLine(run_id, line)),
+        prepared = prepare_built(program.directory, cancel=cancel,
+                                 log=lambda line: self.post_message(self.BuildLine(run_id, line)))
+        results = verify_traffics(prepared, traffics, flows=options["flows"], packets=options["packets"],
                                   cancel=cancel)
+        together = None
+        for _, verdict, _ in results:
+            if verdict.reference_coverage is not None:
+                together = verdict.reference_coverage if together is None else \
+                    together.union(verdict.reference_coverage)
         self.post_message(self.Result(run_id, "verify", basis, {
-            "ok": True, **verdict.to_json(), "traffic": options["traffic"], "flows": options["flows"],
-            "program": info.get("program"), "strategy": info.get("strategy")}))
+            "ok": True, "equivalent": all(v.equivalent for _, v, _ in results),
+            "program": str(program.directory), "strategy": program.strategy, "plan_digest": program.digest,
+            "complete": prepared.analysis.stats.complete,
+            "coverage": together.to_json() if together else None,
+            "traces": [{"traffic": sent.label, "packets": len(sent.packets), "notes": sent.notes[:20],
+                        **verdict.to_json()} for sent, verdict, _ in results]}))
 
     # --- messages from the workers ------------------------------------------
 
@@ -426,28 +449,7 @@ class RunScreen(StepScreen):
         if not doc.get("ok", True):
             verdict.update(Text.assemble(("verify failed: ", "bold red"), str(doc.get("error", ""))))
             return
-        text = Text()
-        if doc.get("equivalent"):
-            text.append("✓ equivalent", style="bold green")
-        else:
-            text.append("✗ NOT equivalent", style="bold red")
-        text.append(f"  ({doc.get('strategy', '?')}, {doc.get('packets', 0)} {doc.get('traffic', '')} packets)\n",
-                    style="dim")
-        text.append(str(doc.get("summary", "")))
-        for kind, why in (doc.get("justifications") or {}).items():
-            text.append(f"\nallowed, {kind}: ", style="yellow")
-            text.append(why, style="dim")
-        first = doc.get("first_difference")
-        if first and not doc.get("equivalent"):
-            text.append(f"\nfirst difference: packet {first.get('index')}", style="bold")
-            if "device" in first:
-                text.append(f" (device {first['device']})")
-            text.append(f": {first.get('what', '')}")
-            for side in ("sequential", "parallel"):
-                if first.get(side) is not None:
-                    text.append(f"\n{side:>10} ", style="bold")
-                    text.append(first[side][:96] + ("…" if len(first[side]) > 96 else ""))
-        verdict.update(text)
+        verdict.update(verdict_text(doc))
 
     # --- buttons and leaving ------------------------------------------------
 
@@ -466,3 +468,67 @@ class RunScreen(StepScreen):
 
     def on_unmount(self) -> None:
         self.stop_all()
+
+
+def coverage_bar(reached: int, total: int, width: int = 20) -> Text:
+    """█████░░░ 12/14: paths a verification reached on one device."""
+    filled = round(width * reached / total) if total else width
+    style = "green" if reached == total else "yellow" if reached * 2 >= total else "red"
+    return Text.assemble((("█" * filled), style), ("░" * (width - filled), "dim"), f" {reached}/{total}")
+
+
+def verdict_text(doc: Mapping[str, Any]) -> Text:
+    """A saved verification (RunScreen.verify_worker's document): the
+    headline, each trace's verdict, coverage bars per device, and the paths
+    never reached."""
+    text = Text()
+    traces = doc.get("traces") or [doc]
+    equivalent = bool(doc.get("equivalent"))
+    text.append("✓ equivalent" if equivalent else "✗ NOT equivalent",
+                style="bold green" if equivalent else "bold red")
+    allowed = sum(sum((t.get("allowed") or {}).values()) for t in traces)
+    if equivalent and allowed:
+        text.append(f" with {allowed} allowed difference(s)", style="yellow")
+    text.append(f"  ({doc.get('strategy', '?')}, plan {doc.get('plan_digest', '?')})\n", style="dim")
+    if doc.get("complete") is False:
+        text.append("the analysis is INCOMPLETE: paths past where it stopped are not listed\n", style="bold red")
+    for one in traces:
+        text.append(f"{one.get('traffic', '')}, {one.get('packets', 0)} packets: ", style="bold")
+        text.append(f"{one.get('identical', 0)}/{one.get('packets', 0)} identical")
+        for kind, n in (one.get("allowed") or {}).items():
+            if n:
+                text.append(f", {n} {kind}", style="yellow")
+        if not one.get("equivalent"):
+            text.append(f", {one.get('disallowed', 0)} differ, {one.get('lost', 0)} lost", style="bold red")
+        text.append("\n")
+    coverage = doc.get("coverage") or {}
+    paths, reached = coverage.get("paths") or {}, coverage.get("reached") or {}
+    for device in sorted(paths, key=int):
+        text.append(f"device {device} paths ")
+        text.append_text(coverage_bar(len(reached.get(device, [])), len(paths[device])))
+        text.append("\n")
+    missed = list((coverage.get("missed_paths") or {}).items())
+    if missed:
+        text.append("never reached:\n", style="bold")
+        for path, words in missed[:UNREACHED_SHOWN]:
+            text.append(f"  path {path}: ", style="bold")
+            text.append(f"{words}\n", style="dim")
+        if len(missed) > UNREACHED_SHOWN:
+            text.append(f"  … and {len(missed) - UNREACHED_SHOWN} more (maestro verify lists them all)\n",
+                        style="dim")
+    for one in traces:
+        for kind, why in (one.get("justifications") or {}).items():
+            text.append(f"allowed, {kind}: ", style="yellow")
+            text.append(f"{why}\n", style="dim")
+        first = one.get("first_difference")
+        if first and not one.get("equivalent"):
+            text.append(f"first difference ({one.get('traffic', '')}): packet {first.get('index')}", style="bold")
+            if "device" in first:
+                text.append(f" (device {first['device']})")
+            text.append(f": {first.get('what', '')}\n")
+            for side in ("sequential", "parallel"):
+                if first.get(side) is not None:
+                    text.append(f"{side:>10} ", style="bold")
+                    text.append(first[side][:96] + ("…" if len(first[side]) > 96 else "") + "\n")
+    text.rstrip()
+    return text

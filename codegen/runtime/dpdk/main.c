@@ -286,25 +286,28 @@ static void write_results(const char *path) {
           sim_packet_count, maestro_devices);
   for (uint32_t i = 0; i < sim_packet_count; ++i) {
     const struct packet_result *r = &results[i];
-    char label[32];
-    if (!r->processed)
-      strcpy(label, "lost");
-    else if (r->output == NF_DROP)
-      strcpy(label, "drop");
-    else if (r->output == NF_FLOOD)
-      strcpy(label, "flood");
-    else
-      snprintf(label, sizeof(label), "%d", r->output);
-    fprintf(out, "%u %u %s %u ", i, sim_packets[i].device, label, sim_packets[i].length);
-    if (result_bytes)
-      for (uint16_t b = 0; b < sim_packets[i].length; ++b)
-        fprintf(out, "%02x", sim_packets[i].data[b]);
-    else
-      fprintf(out, "%016" PRIx64, r->digest);
-    fprintf(out, " %u %" PRIu64, r->worker, r->order);
-    if (result_calls != NULL && r->processed)
-      calltrace_print(out, &result_calls[i]);
-    fputc('\n', out);
+    /* A packet processed twice gets two lines: the verifier reports it. */
+    for (uint32_t copy = 0; copy < (r->processed > 1 ? r->processed : 1u); ++copy) {
+      char label[32];
+      if (!r->processed)
+        strcpy(label, "lost");
+      else if (r->output == NF_DROP)
+        strcpy(label, "drop");
+      else if (r->output == NF_FLOOD)
+        strcpy(label, "flood");
+      else
+        snprintf(label, sizeof(label), "%d", r->output);
+      fprintf(out, "%u %u %s %u ", i, sim_packets[i].device, label, sim_packets[i].length);
+      if (result_bytes)
+        for (uint16_t b = 0; b < sim_packets[i].length; ++b)
+          fprintf(out, "%02x", sim_packets[i].data[b]);
+      else
+        fprintf(out, "%016" PRIx64, r->digest);
+      fprintf(out, " %u %" PRIu64, r->worker, r->order);
+      if (result_calls != NULL && r->processed)
+        calltrace_print(out, &result_calls[i]);
+      fputc('\n', out);
+    }
   }
   fclose(out);
 }

@@ -1,0 +1,181 @@
+"""The verifier is shown to reject: real parallel runs (NAT shared-nothing,
+fw under locks) are mutated the way a broken program would differ, and each
+mutation must make the verdict DIFFERENT.  The unmutated runs must be
+equivalent, so each test fails if the mutation were not noticed."""
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from analyses.model import Analysis
+from analyses.planner import plan
+from codegen.checksums import region_sums
+from codegen.generator import generate
+from codegen.program import build
+from codegen.reference import NF_DROP
+from codegen.trace import TracePacket
+from codegen.traffic import generate as traffic
+from codegen.verify import (compare, fix_l4_checksum, in_trace_order, parallel_results,
+                            reference_in_order, serial_order)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "analysis"
+SPORT = slice(34, 36)  # l4.sport of a frame without IPv4 options
+
+
+def _numbered(trace: list[TracePacket]) -> list[TracePacket]:
+    """Each packet with its own IPv4 id (header checksum recomputed), so two
+    packets of one flow have different bytes."""
+    out = []
+    for index, packet in enumerate(trace):
+        data = bytearray(packet.data)
+        data[18:20] = (index & 0xFFFF).to_bytes(2, "big")
+        data[24:26] = b"\0\0"
+        total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(14, 34, 2))
+        while total >> 16:
+            total = (total & 0xFFFF) + (total >> 16)
+        data[24:26] = (~total & 0xFFFF).to_bytes(2, "big")
+        out.append(TracePacket(packet.device, packet.time_ns, bytes(data)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def nat(tmp_path_factory):
+    """NAT's shared-nothing program on LAN traffic: each core picks external
+    ports from its own index space (allowed, state-chosen differences)."""
+    analysis = Analysis.load(FIXTURES / "nat.json")
+    program = generate("nat", plan(analysis, 2, "e810").to_json(), analysis,
+                       tmp_path_factory.mktemp("nat") / "nat-sn")
+    build(program)
+    trace = _numbered([p for p in traffic("uniform", 64, 1500, seed=2) if p.device == 0])
+    parallel, _ = parallel_results(program, trace)
+    reference = reference_in_order("nat", trace, None)
+    return analysis, trace, reference, in_trace_order(parallel, trace)
+
+
+@pytest.fixture(scope="module")
+def fw_locks(tmp_path_factory):
+    """fw under object locks on sessions traffic (replies need their request)."""
+    analysis = Analysis.load(FIXTURES / "fw.json")
+    program = generate("fw", plan(analysis, 2, "e810").to_json(), analysis,
+                       tmp_path_factory.mktemp("fw") / "fw-locks", strategy="locks", lock="object")
+    build(program)
+    trace = traffic("sessions", 64, 1500, seed=3)
+    parallel, _ = parallel_results(program, trace)
+    return analysis, trace, parallel
+
+
+def _verdict(nat, parallel):
+    analysis, trace, reference, _ = nat
+    return compare(reference, parallel, analysis, trace)
+
+
+def _translated(nat) -> list[int]:
+    """Packets whose external port differs between the runs (allowed)."""
+    _, _, reference, parallel = nat
+    return [i for i, (r, p) in enumerate(zip(reference, parallel)) if r.data[SPORT] != p.data[SPORT]]
+
+
+def test_the_unmutated_runs_are_equivalent(nat, fw_locks):
+    verdict = _verdict(nat, nat[3])
+    assert verdict.equivalent, verdict.to_json()
+    assert verdict.allowed["state-chosen values"] == len(_translated(nat)) > 0
+    analysis, trace, parallel = fw_locks
+    reference = reference_in_order("fw", trace, serial_order(parallel))
+    assert compare(reference, parallel, analysis, trace).equivalent
+    assert {p.worker for p in parallel} == {0, 1}
+
+
+@pytest.mark.parametrize("field", ["ipv4.csum", "l4 checksum"])
+def test_a_corrupted_checksum_next_to_a_state_chosen_value(nat, field):
+    parallel = list(nat[3])
+    index = _translated(nat)[0]
+    data = bytearray(parallel[index].data)
+    at = 24 if field == "ipv4.csum" else 34 + (16 if data[23] == 6 else 6)
+    data[at] ^= 0x10
+    parallel[index] = replace(parallel[index], data=bytes(data))
+    verdict = _verdict(nat, parallel)
+    assert not verdict.equivalent and verdict.first_difference["index"] == index
+    assert "checksum does not cover" in verdict.first_difference["what"]
+
+
+def test_a_checksum_left_as_the_sequential_nf_wrote_it(nat):
+    """The port is the parallel program's own, the checksums the sequential
+    NF's: they do not cover the parallel packet, so it differs."""
+    parallel = list(nat[3])
+    index = _translated(nat)[0]
+    ref, data = nat[2][index].data, bytearray(parallel[index].data)
+    l4 = 34 + (16 if data[23] == 6 else 6)
+    data[l4:l4 + 2] = ref[l4:l4 + 2]
+    parallel[index] = replace(parallel[index], data=bytes(data))
+    assert region_sums(data) != region_sums(nat[3][index].data)
+    assert not _verdict(nat, parallel).equivalent
+
+
+def test_a_wrong_output_device(nat):
+    parallel = list(nat[3])
+    index = next(i for i, (r, p) in enumerate(zip(nat[2], parallel)) if r.data == p.data and r.output == 1)
+    parallel[index] = replace(parallel[index], output=0)
+    verdict = _verdict(nat, parallel)
+    assert not verdict.equivalent and verdict.disallowed == 1
+    assert "sequential output 1, parallel 0" in verdict.first_difference["what"]
+
+
+def test_a_lost_packet_and_a_dropped_one(nat):
+    lost = [p for p in nat[3] if p.index != 5]
+    verdict = _verdict(nat, lost)
+    assert not verdict.equivalent and verdict.lost == 1 and verdict.first_difference["index"] == 5
+    dropped = list(nat[3])
+    dropped[7] = replace(dropped[7], output=NF_DROP)  # where the NF forwarded
+    assert not _verdict(nat, dropped).equivalent
+
+
+def test_a_duplicated_packet(nat):
+    verdict = _verdict(nat, list(nat[3]) + [nat[3][9]])
+    assert not verdict.equivalent and verdict.disallowed == 1
+    assert "twice" in verdict.first_difference["what"]
+
+
+def test_two_packets_of_one_flow_swapped(nat):
+    """Two packets of one flow came out in each other's place (their IPv4 ids
+    differ; both got the same external port)."""
+    parallel = list(nat[3])
+    trace = nat[1]
+    flow = {}
+    for index, packet in enumerate(trace):
+        flow.setdefault(packet.data[26:38], []).append(index)
+    first, second = next(ids for ids in flow.values() if len(ids) >= 2)[:2]
+    parallel[first], parallel[second] = (replace(parallel[second], index=first),
+                                         replace(parallel[first], index=second))
+    verdict = _verdict(nat, parallel)
+    assert not verdict.equivalent
+    assert "ipv4.id" in verdict.first_difference["what"]
+
+
+def test_a_state_chosen_value_that_is_not_one_to_one(nat):
+    """Two flows on one core given the same external port (checksums updated
+    correctly, so only the one-to-one rule can catch it)."""
+    parallel = list(nat[3])
+    reference = nat[2]
+    translated = _translated(nat)
+    a = translated[0]
+    b = next(i for i in translated if parallel[i].worker == parallel[a].worker
+             and reference[i].data[SPORT] != reference[a].data[SPORT])
+    data = bytearray(parallel[b].data)
+    old, new = bytes(data[SPORT]), bytes(parallel[a].data[SPORT])
+    data[SPORT] = new
+    fix_l4_checksum(data, old, new)
+    parallel[b] = replace(parallel[b], data=bytes(data))
+    assert region_sums(data) == region_sums(nat[3][b].data)  # the checksum is right
+    verdict = _verdict(nat, parallel)
+    assert not verdict.equivalent and verdict.first_difference["index"] == b
+
+
+def test_a_lock_program_reporting_an_order_it_did_not_use(fw_locks):
+    """A reply forwarded because its request came first, reported as
+    committed before everything: the sequential NF in that order drops it."""
+    analysis, trace, parallel = fw_locks
+    reply = next(p for p in sorted(parallel, key=lambda p: p.order) if p.device == 1 and p.output == 0)
+    mutated = [replace(p, order=-1) if p is reply else p for p in parallel]
+    reference = reference_in_order("fw", trace, serial_order(mutated))
+    verdict = compare(reference, mutated, analysis, trace)
+    assert not verdict.equivalent and verdict.first_difference["index"] == reply.index
