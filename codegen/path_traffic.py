@@ -381,8 +381,14 @@ class _Builder:
             wishes.append([symbols["length"] == len(base)])
         if "time" in symbols:
             wishes.append([symbols["time"] == self.time + STEP_NS])
+        # A wish on symbols no constraint mentions cannot conflict: granted
+        # without asking the solver (each check costs tens of ms on big paths).
+        constrained = set().union(*(c.variables for c in solver.constraints))
+        free = [w for w in wishes if not any(c.variables & constrained for c in w)]
+        wishes = [w for w in wishes if any(c.variables & constrained for c in w)]
+        solver.add([c for w in free for c in w])
         everything = [c for w in wishes for c in w]
-        if solver.satisfiable(extra_constraints=everything):
+        if not everything or solver.satisfiable(extra_constraints=everything):
             solver.add(everything)
             return
         for wish in wishes:
