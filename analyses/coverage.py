@@ -19,6 +19,7 @@ value): then it may match several, which the coverage reports as such.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -153,7 +154,9 @@ class PathMatcher:
         return value is None or _signed(value) == packet.output
 
 
+@lru_cache(maxsize=4096)
 def _line(site: str) -> str:
+    """`file.c:12` of a call site given with any folder."""
     file, _, line = site.rpartition(":")
     return f"{Path(file).name}:{line}"
 

@@ -33,8 +33,10 @@ from __future__ import annotations
 import random
 import re
 import time
+from contextlib import contextmanager
 
 import dpkt
+import z3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -53,8 +55,12 @@ from codegen.trace import TracePacket
 
 #: Packets between two rounds' packets, in ns (1 us).
 STEP_NS = 1_000
-#: At most this many state entries are offered to the solver at once.
-CANDIDATES = 64
+#: At most this many state entries are offered to the solver at once (a
+#: bigger disjunction costs more per check than it brings).
+CANDIDATES = 16
+#: A path that needs a miss avoids this many existing keys or indexes (a
+#: random key rarely hits one; the replay tells if it did).
+AVOIDED = 32
 #: A table is filled to reach its "full" paths when it has at most this much room.
 FILL_LIMIT = 512
 
@@ -141,6 +147,7 @@ class _Builder:
         self.notes: list[str] = []
         self.time = 0
         self.outcomes: dict[tuple, tuple[bool, bool]] = {}
+        self.solvers: dict[int, _PathSolver] = {}
 
     def path(self, path_id: int) -> PathResult:
         return self.by_id[path_id]
@@ -194,8 +201,17 @@ class _Builder:
               ) -> tuple[TracePacket | None, list[tuple]]:
         """A packet taking `path` (arriving on `device`) from `state` (None
         when unsatisfiable), and what the state lacks for it."""
-        solver = claripy.Solver()
-        solver.add(path.constraints)
+        solver = self._solver(path)
+        with solver.scope():
+            return self._solve(solver, path, state, extra, device)
+
+    def _solver(self, path: PathResult) -> "_PathSolver":
+        if path.id not in self.solvers:
+            self.solvers[path.id] = _PathSolver(path.constraints)
+        return self.solvers[path.id]
+
+    def _solve(self, solver: "_PathSolver", path: PathResult, state: RunState, extra, device: int | None
+               ) -> tuple[TracePacket | None, list[tuple]]:
         solver.add(list(extra))
         symbols = _inputs(path)
         if device is not None and "device" in symbols:
@@ -222,7 +238,7 @@ class _Builder:
                                   not solver.satisfiable(extra_constraints=[ret != 0]))
         return self.outcomes[key]
 
-    def _bind(self, solver: claripy.Solver, call, state: RunState, path: PathResult,
+    def _bind(self, solver: "_PathSolver", call, state: RunState, path: PathResult,
               earlier: tuple = ()) -> list[tuple]:
         """Constraints tying the call's results to the state; returns what is missing."""
         order = self.order.get(call.object, -1)
@@ -240,7 +256,7 @@ class _Builder:
                     return [("entry", call.object, call)]
                 solver.add(claripy.Or(*options))
             elif needs_false:
-                solver.add([key != _value(k, key.size()) for k, _ in entries[:256] if len(k) * 8 == key.size()])
+                solver.add([key != _value(k, key.size()) for k, _ in entries[:AVOIDED] if len(k) * 8 == key.size()])
         elif call.function in ("dchain_is_index_allocated", "dchain_rejuvenate_index", "dchain_free_index") \
                 and call.key is not None:
             allocated = list(state.chains.get(order, {}))
@@ -250,7 +266,7 @@ class _Builder:
                     return [("index", call.object, call)]
                 solver.add(claripy.Or(*(call.key == a for a in allocated[:CANDIDATES])))
             elif needs_false:
-                solver.add([call.key != a for a in allocated[:256]])
+                solver.add([call.key != a for a in allocated[:AVOIDED]])
         elif call.function == "dchain_allocate_new_index":
             room = self.objects[call.object].capacity - len(state.chains.get(order, {}))
             if needs_false and room > 0:
@@ -362,7 +378,7 @@ class _Builder:
                            dst_mac=bytes([2, 0]) + r.getrandbits(32).to_bytes(4, "big"),
                            size=r.choice((64, 64, 128, 512)))
 
-    def _prefer(self, solver: claripy.Solver, symbols: dict, base: bytes) -> None:
+    def _prefer(self, solver: "_PathSolver", symbols: dict, base: bytes) -> None:
         """Make the free bytes those of `base` where the path allows it,
         field by field."""
         by_field: dict[str, list] = {}
@@ -387,15 +403,9 @@ class _Builder:
         free = [w for w in wishes if not any(c.variables & constrained for c in w)]
         wishes = [w for w in wishes if any(c.variables & constrained for c in w)]
         solver.add([c for w in free for c in w])
-        everything = [c for w in wishes for c in w]
-        if not everything or solver.satisfiable(extra_constraints=everything):
-            solver.add(everything)
-            return
-        for wish in wishes:
-            if solver.satisfiable(extra_constraints=wish):
-                solver.add(wish)
+        _grant(solver, wishes)
 
-    def _packet(self, solver: claripy.Solver, symbols: dict, base: bytes, path: PathResult) -> TracePacket:
+    def _packet(self, solver: "_PathSolver", symbols: dict, base: bytes, path: PathResult) -> TracePacket:
         values = {name: solver.eval(symbol, 1)[0] for name, symbol in symbols.items()}
         length = values.get("length", len(base))
         frame = bytearray(base[:length].ljust(length, b"\0"))
@@ -445,6 +455,61 @@ def _inputs(path: PathResult) -> dict[str, claripy.ast.BV]:
             if _PKT.match(name) or _L4.match(name):
                 found[name] = leaf
     return found
+
+
+class _PathSolver:
+    """One path's constraints in a z3 solver kept across solves: each solve
+    adds its bindings in a scope (push/pop), so z3 keeps what it learnt
+    about the path (a fresh solver costs tens of ms per check on a NAT's
+    paths, a scoped check a fraction of that).  Offers the calls solving
+    makes of a claripy solver: add, satisfiable, eval, constraints."""
+
+    def __init__(self, constraints) -> None:
+        self.z3 = z3.Solver()
+        self.base = list(constraints)
+        self.z3.add([_to_z3(c) for c in self.base])
+        self.constraints = list(self.base)
+        self.model = None
+
+    @contextmanager
+    def scope(self):
+        self.z3.push()
+        try:
+            yield self
+        finally:
+            self.z3.pop()
+            self.constraints, self.model = list(self.base), None
+
+    def add(self, constraints) -> None:
+        constraints = list(constraints) if isinstance(constraints, (list, tuple)) else [constraints]
+        self.constraints += constraints
+        self.z3.add([_to_z3(c) for c in constraints])
+        self.model = None
+
+    def satisfiable(self, extra_constraints=()) -> bool:
+        sat = self.z3.check(*[_to_z3(c) for c in extra_constraints]) == z3.sat
+        self.model = self.z3.model() if sat and not extra_constraints else None
+        return sat
+
+    def eval(self, expr, n: int = 1) -> list[int]:
+        if self.model is None and not self.satisfiable():
+            raise MaestroError("path traffic: evaluating an unsatisfiable path")
+        return [self.model.eval(_to_z3(expr), model_completion=True).as_long()]
+
+
+def _grant(solver: _PathSolver, wishes: list[list]) -> None:
+    """Add the wishes the solver allows: all at once, else one by one."""
+    everything = [c for w in wishes for c in w]
+    if not everything or solver.satisfiable(extra_constraints=everything):
+        solver.add(everything)
+        return
+    for wish in wishes:
+        if solver.satisfiable(extra_constraints=wish):
+            solver.add(wish)
+
+
+def _to_z3(expr):
+    return claripy.backends.z3.convert(expr)
 
 
 def _value(data: bytes, bits: int) -> claripy.ast.BV:
