@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages run test lint bench bench-seq bench-analysis bench-programs clean bench-plan
+.PHONY: setup system-packages run test lint bench bench-seq bench-analysis bench-programs clean bench-plan verify-samples
 
 setup: system-packages $(STAMP)
 
@@ -59,3 +59,10 @@ clean:
 # RSS key synthesis speed and load balance per sample NF (saved analyses).
 bench-plan: setup
 	$(BIN)/python -m analyses.plan_bench
+
+# Verification of every sample on its paths profile: paths reached per
+# device and the verdict (small capacities so full tables are reached).
+verify-samples: setup
+	$(BIN)/python -m codegen.verify_bench -D fw:FW_CAPACITY=4 -D bridge:BRIDGE_CAPACITY=4 \
+	  -D sbridge:SBRIDGE_CAPACITY=4 -D pol:POL_CAPACITY=4 -D nat:NAT_CAPACITY=4 -D cl:CL_CAPACITY=4 \
+	  -D psd:PSD_CAPACITY=4 -D psd:PSD_PORT_CAPACITY=8 -D lb:LB_FLOW_CAPACITY=4 -D hhh:HHH_CAPACITY=4

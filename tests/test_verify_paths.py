@@ -2,6 +2,8 @@
 coverage of both runs in the verdict, and a wrong plan caught."""
 import json
 
+import pytest
+
 
 from analyses.planner import plan
 from analyses.report import analyze
@@ -96,3 +98,17 @@ def test_cli_verify_prints_coverage_and_never_reached(tmp_path, capsys):
 def test_traffic_paths_needs_an_nf(capsys):
     assert maestro(["traffic", "--profile", "paths", "-o", "/tmp/x.pcapng"]) != 0
     assert "needs the NF" in capsys.readouterr().err
+
+
+def test_verify_report_per_sample(tmp_path, capsys):
+    """`make verify-samples`' script: a row per NF with its coverage."""
+    from codegen.verify_bench import main as verify_bench
+
+    out = tmp_path / "verify.json"
+    assert verify_bench(["--nf", "sbridge", "-D", "sbridge:SBRIDGE_CAPACITY=4", "--json", str(out)]) == 0
+    [row] = json.loads(out.read_text())["results"]
+    assert row["equivalent"] and row["defines"] == {"SBRIDGE_CAPACITY": "4"}
+    assert row["reached"] == row["paths"] and row["share"] == 1.0
+    assert "sbridge" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # -D needs the NF it is for
+        verify_bench(["--nf", "sbridge", "-D", "SBRIDGE_CAPACITY=4"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -160,7 +161,8 @@ def run_verify(args: argparse.Namespace) -> int:
     for sent, verdict, _final in results:
         print(f"{sent.label}, {len(sent.packets)} packets: {verdict.summary()}")
         for note in sent.notes:
-            print(f"  traffic: {note}")
+            if not re.match(r"path \d+ not reached", note):  # listed under "never reached"
+                print(f"  traffic: {note}")
         if verdict.parallel_coverage is not None:
             print(f"  parallel {verdict.parallel_coverage.summary()}")
         for kind, why in verdict.justifications.items():

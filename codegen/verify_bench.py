@@ -1,0 +1,83 @@
+"""Report: how much of each NF the default verification reaches.
+
+    python -m codegen.verify_bench [--nf fw ...] [-D NF:NAME=VALUE ...] [--json FILE]
+
+For each sample NF (or those named), what `maestro verify NF --cores 2
+--packets 0` does: analyze, plan (auto), generate, build, drive the paths
+profile through the program and the sequential NF.  Prints per NF the
+plan, the paths reached per device (sequential run), the paths told apart
+only by values a run does not observe, the verdict and the seconds, and
+writes JSON (default build/bench/verify.json).  `-D fw:FW_CAPACITY=4`
+lowers a capacity for one NF, so its full-table paths can be reached.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from analyses.nf_source import sample_names
+
+
+def verify_one(nf: str, defines: dict[str, str], path_seconds: float) -> dict:
+    """One NF's verification on its paths, as a row."""
+    from codegen.verify import prepare, verify_traffics
+
+    started = time.perf_counter()
+    prepared = prepare(nf, cores=2, defines=defines or None)
+    [(sent, verdict, _)] = verify_traffics(prepared, ["paths"], packets=0, path_seconds=path_seconds)
+    cov = verdict.reference_coverage
+    reached = {d: len(cov.reached.get(d, [])) for d in cov.paths}
+    total = {d: len(ids) for d, ids in cov.paths.items()}
+    maybe = [p for p in cov.ambiguous if not any(p in ids for ids in cov.reached.values())]
+    return {"nf": nf, "defines": defines, "plan": prepared.plan.get("strategy"),
+            "program": prepared.program.strategy, "packets": len(sent.packets),
+            "reached": reached, "paths": total, "maybe": len(maybe),
+            "share": round(sum(reached.values()) / max(1, sum(total.values())), 3),
+            "equivalent": verdict.equivalent, "summary": verdict.summary(),
+            "never_reached": verdict.never_reached(), "notes": sent.notes,
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from codegen.reference import build_root
+
+    parser = argparse.ArgumentParser(prog="python -m codegen.verify_bench")
+    parser.add_argument("--nf", action="append", help="NF to verify (default: every sample)")
+    parser.add_argument("-D", dest="defines", action="append", default=[], metavar="NF:NAME=VALUE",
+                        help="a config macro for one NF (repeatable)")
+    parser.add_argument("--path-seconds", type=float, default=60.0, help="path traffic budget per NF")
+    parser.add_argument("--json", type=Path, default=build_root() / "bench" / "verify.json")
+    args = parser.parse_args(argv)
+    defines: dict[str, dict[str, str]] = {}
+    for item in args.defines:
+        nf, _, define = item.partition(":")
+        name, _, value = define.partition("=")
+        if not (nf and name and value):
+            parser.error(f"-D {item}: expected NF:NAME=VALUE")
+        defines.setdefault(nf, {})[name] = value
+    rows = []
+    table = Table(title="verification on the paths profile (2 cores, sequential run's coverage)")
+    for column in ("NF", "-D", "plan", "packets", "paths reached", "maybe", "share", "verdict", "s"):
+        table.add_column(column)
+    for nf in args.nf or sample_names():
+        row = verify_one(nf, defines.get(nf, {}), args.path_seconds)
+        rows.append(row)
+        table.add_row(nf, " ".join(f"{k}={v}" for k, v in row["defines"].items()), row["plan"],
+                      str(row["packets"]),
+                      ", ".join(f"dev {d} {row['reached'][d]}/{row['paths'][d]}" for d in sorted(row["paths"])),
+                      str(row["maybe"]), f"{row['share']:.0%}",
+                      "equivalent" if row["equivalent"] else "DIFFERENT", f"{row['seconds']:.0f}")
+    Console().print(table)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"results": rows}, indent=2))
+    print(f"wrote {args.json}")
+    return 0 if all(r["equivalent"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
