@@ -183,14 +183,16 @@ class _Builder:
         return batch
 
     def repeat(self, first: TracePacket, count: int) -> list[TracePacket]:
-        """`count` more copies of a packet, half of them with a new L4 source
-        port (a new flow with the same addresses), one step apart in time."""
+        """`count` more copies of a packet, one in three with a new L4 source
+        port (a new flow with the same addresses), one in three with a new
+        destination port (a scan), one step apart in time."""
         packets = []
         offset = 14 + (first.data[14] & 0x0F) * 4 if len(first.data) > 34 else None
         for i in range(count):
             data = bytearray(first.data)
-            if i % 2 and offset is not None and offset + 2 <= len(data):
-                data[offset:offset + 2] = self.rng.randrange(1024, 65536).to_bytes(2, "big")
+            port = offset + 2 * (i % 3 - 1) if offset is not None and i % 3 else None
+            if port is not None and port + 2 <= len(data):
+                data[port:port + 2] = self.rng.randrange(1024, 65536).to_bytes(2, "big")
             self.time += STEP_NS
             packets.append(TracePacket(first.device, self.time, bytes(data)))
         return packets
@@ -259,14 +261,21 @@ class _Builder:
                 solver.add([key != _value(k, key.size()) for k, _ in entries[:AVOIDED] if len(k) * 8 == key.size()])
         elif call.function in ("dchain_is_index_allocated", "dchain_rejuvenate_index", "dchain_free_index") \
                 and call.key is not None:
-            allocated = list(state.chains.get(order, {}))
+            allocated = list(state.chains.get(order, {}).items())
             self.rng.shuffle(allocated)
+            # an expiry earlier in the same packet frees the indexes touched before its time
+            expiries = [c for c in earlier if c.function in ("expire_items_single_map", "dchain_expire_one_index")
+                        and c.object == call.object and c.key is not None]
+
+            def alive(stamp):
+                return claripy.Not(claripy.SGT(expiries[-1].key, stamp)) if expiries else claripy.true()
+
             if needs_true:
                 if not allocated:
                     return [("index", call.object, call)]
-                solver.add(claripy.Or(*(call.key == a for a in allocated[:CANDIDATES])))
+                solver.add(claripy.Or(*(claripy.And(call.key == a, alive(t)) for a, t in allocated[:CANDIDATES])))
             elif needs_false:
-                solver.add([call.key != a for a in allocated[:AVOIDED]])
+                solver.add([claripy.Or(call.key != a, claripy.Not(alive(t))) for a, t in allocated[:AVOIDED]])
         elif call.function == "dchain_allocate_new_index":
             room = self.objects[call.object].capacity - len(state.chains.get(order, {}))
             if needs_false and room > 0:
