@@ -6,7 +6,9 @@ For each sample NF (or those named), what `maestro verify NF --cores 2
 --packets 0` does: analyze, plan (auto), generate, build, drive the paths
 profile through the program and the sequential NF.  Prints per NF the
 plan, the paths reached per device (sequential run), the paths told apart
-only by values a run does not observe, the verdict and the seconds, and
+only by values a run does not observe, the unreached paths that need a
+sharded table full (not driven: each core has its own table, which fills at
+another moment than the NF's one), the verdict and the seconds, and
 writes JSON (default build/bench/verify.json).  `-D fw:FW_CAPACITY=4`
 lowers a capacity for one NF, so its full-table paths can be reached.
 """
@@ -34,9 +36,14 @@ def verify_one(nf: str, defines: dict[str, str], path_seconds: float) -> dict:
     reached = {d: len(cov.reached.get(d, [])) for d in cov.paths}
     total = {d: len(ids) for d, ids in cov.paths.items()}
     maybe = [p for p in cov.ambiguous if not any(p in ids for ids in cov.reached.values())]
+    sharded = {o["name"] for o in prepared.plan.get("objects", []) if o.get("decision") == "shard"}
+    needs_full = {p.id for p in prepared.analysis.paths
+                  if any(c.function == "dchain_allocate_new_index" and c.outcome == 0 and c.object in sharded
+                         for c in p.calls)}
+    per_core = sum(1 for ids in cov.missed().values() for p in ids if p in needs_full)
     return {"nf": nf, "defines": defines, "plan": prepared.plan.get("strategy"),
             "program": prepared.program.strategy, "packets": len(sent.packets),
-            "reached": reached, "paths": total, "maybe": len(maybe),
+            "reached": reached, "paths": total, "maybe": len(maybe), "per_core_full": per_core,
             "share": round(sum(reached.values()) / max(1, sum(total.values())), 3),
             "equivalent": verdict.equivalent, "summary": verdict.summary(),
             "never_reached": verdict.never_reached(), "notes": sent.notes,
@@ -62,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         defines.setdefault(nf, {})[name] = value
     rows = []
     table = Table(title="verification on the paths profile (2 cores, sequential run's coverage)")
-    for column in ("NF", "-D", "plan", "packets", "paths reached", "maybe", "share", "verdict", "s"):
+    for column in ("NF", "-D", "plan", "packets", "paths reached", "maybe", "unreached: full sharded table",
+                   "share", "verdict", "s"):
         table.add_column(column)
     for nf in args.nf or sample_names():
         row = verify_one(nf, defines.get(nf, {}), args.path_seconds)
@@ -70,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(nf, " ".join(f"{k}={v}" for k, v in row["defines"].items()), row["plan"],
                       str(row["packets"]),
                       ", ".join(f"dev {d} {row['reached'][d]}/{row['paths'][d]}" for d in sorted(row["paths"])),
-                      str(row["maybe"]), f"{row['share']:.0%}",
+                      str(row["maybe"]), str(row["per_core_full"]), f"{row['share']:.0%}",
                       "equivalent" if row["equivalent"] else "DIFFERENT", f"{row['seconds']:.0f}")
     Console().print(table)
     args.json.parent.mkdir(parents=True, exist_ok=True)
