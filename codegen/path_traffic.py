@@ -353,13 +353,11 @@ class _Builder:
 
     def _key_wanted(self, call, path: PathResult):
         """The key a lookup of `path` will use, with the packet solved freely."""
-        solver = claripy.Solver()
-        solver.add(path.constraints)
-        if not solver.satisfiable():
-            return None
-        symbols = _inputs(path)
-        self._prefer(solver, symbols, self._base_frame())
-        return claripy.BVV(solver.eval(call.key, 1)[0], call.key.size())
+        with self._solver(path).scope() as solver:
+            if not solver.satisfiable():
+                return None
+            self._prefer(solver, _inputs(path), self._base_frame())
+            return claripy.BVV(solver.eval(call.key, 1)[0], call.key.size())
 
     def _paths_calling(self, function: str, obj: str) -> list[PathResult]:
         """Paths that make `function` on `obj` and return it success."""
@@ -482,12 +480,13 @@ class _PathSolver:
 
     @contextmanager
     def scope(self):
+        saved = list(self.constraints)
         self.z3.push()
         try:
             yield self
         finally:
             self.z3.pop()
-            self.constraints, self.model = list(self.base), None
+            self.constraints, self.model = saved, None
 
     def add(self, constraints) -> None:
         constraints = list(constraints) if isinstance(constraints, (list, tuple)) else [constraints]
