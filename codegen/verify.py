@@ -528,6 +528,29 @@ def verify_traffics(prepared: Prepared, traffics: Sequence[str], *, flows: int =
     return verdicts
 
 
+def combined_coverage(results: Sequence[tuple[Traffic, Verdict, Any]]) -> Coverage | None:
+    """What the sequential runs of several traces reached together."""
+    together = None
+    for _, verdict, _ in results:
+        if verdict.reference_coverage is not None:
+            together = verdict.reference_coverage if together is None else \
+                together.union(verdict.reference_coverage)
+    return together
+
+
+def verification_json(prepared: Prepared, results: Sequence[tuple[Traffic, Verdict, Any]]) -> dict[str, Any]:
+    """One document for a verification on several traces: the program and
+    its plan digest, each trace's verdict, and the coverage of them all."""
+    program, together = prepared.program, combined_coverage(results)
+    return {"equivalent": all(verdict.equivalent for _, verdict, _ in results),
+            "program": str(program.directory), "strategy": program.strategy,
+            "plan_strategy": prepared.plan.get("strategy"), "plan_digest": program.digest,
+            "complete": prepared.analysis.stats.complete,
+            "coverage": together.to_json() if together else None,
+            "traces": [{"traffic": sent.label, "packets": len(sent.packets), "notes": sent.notes[:50],
+                        **verdict.to_json()} for sent, verdict, _ in results]}
+
+
 def verify_nf(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "maestro",
               traffic: str = "paths", flows: int = 200, packets: int = 5000, seed: int = 1,
               nic: str = "e810", analysis: Analysis | None = None, out_dir: Path | None = None,

@@ -134,7 +134,7 @@ def run_run(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from codegen.verify import prepare, prepare_built, verify_traffics
+    from codegen.verify import combined_coverage, prepare, prepare_built, verification_json, verify_traffics
 
     for trace in args.traces:
         if not trace.is_file():
@@ -157,7 +157,6 @@ def run_verify(args: argparse.Namespace) -> int:
     print(f"{program.nf}: {program.strategy} program ({prepared.plan.get('strategy')} plan "
           f"{program.digest}) in {program.directory}")
     results = verify_traffics(prepared, traffics, flows=args.flows, packets=args.packets, seed=args.seed)
-    together = None
     for sent, verdict, _final in results:
         print(f"{sent.label}, {len(sent.packets)} packets: {verdict.summary()}")
         for note in sent.notes:
@@ -169,22 +168,16 @@ def run_verify(args: argparse.Namespace) -> int:
             print(f"  allowed: {kind}: {why}")
         if verdict.first_difference:
             print(f"  first difference: {json.dumps(verdict.first_difference)}")
-        if verdict.reference_coverage is not None:
-            together = verdict.reference_coverage if together is None else together.union(verdict.reference_coverage)
+    together = combined_coverage(results)
     if together is not None:
         if len(results) > 1:
             print(f"all traces: {together.summary()}")
         for device, ids in sorted(together.missed().items()):
             for path in ids:
                 print(f"  never reached: path {path} (device {device}): {together.described.get(path, '')}")
-    equivalent = all(verdict.equivalent for _, verdict, _ in results)
+    doc = verification_json(prepared, results)
     if args.json:
-        args.json.write_text(json.dumps({
-            "equivalent": equivalent, "program": str(program.directory), "strategy": program.strategy,
-            "plan_strategy": prepared.plan.get("strategy"), "plan_digest": program.digest,
-            "complete": analysis.stats.complete,
-            "coverage": together.to_json() if together else None,
-            "traces": [{"traffic": sent.label, "packets": len(sent.packets), "notes": sent.notes,
-                        **verdict.to_json()} for sent, verdict, _ in results]}, indent=2))
+        args.json.write_text(json.dumps(doc, indent=2))
+    equivalent = doc["equivalent"]
     print("equivalent" if equivalent else "DIFFERENT")
     return 0 if equivalent else 1

@@ -355,24 +355,14 @@ class RunScreen(StepScreen):
     def verify_worker(self, run_id: int, basis, program: GeneratedProgram, traffics: list[str],
                       options: dict[str, Any], cancel: threading.Event) -> None:
         """Verify in a thread; only posts messages.  `cancel` stops its build or run."""
-        from codegen.verify import prepare_built, verify_traffics
+        from codegen.verify import prepare_built, verification_json, verify_traffics
 
         prepared = prepare_built(program.directory, cancel=cancel,
                                  log=lambda line: self.post_message(self.BuildLine(run_id, line)))
         results = verify_traffics(prepared, traffics, flows=options["flows"], packets=options["packets"],
                                   cancel=cancel)
-        together = None
-        for _, verdict, _ in results:
-            if verdict.reference_coverage is not None:
-                together = verdict.reference_coverage if together is None else \
-                    together.union(verdict.reference_coverage)
-        self.post_message(self.Result(run_id, "verify", basis, {
-            "ok": True, "equivalent": all(v.equivalent for _, v, _ in results),
-            "program": str(program.directory), "strategy": program.strategy, "plan_digest": program.digest,
-            "complete": prepared.analysis.stats.complete,
-            "coverage": together.to_json() if together else None,
-            "traces": [{"traffic": sent.label, "packets": len(sent.packets), "notes": sent.notes[:20],
-                        **verdict.to_json()} for sent, verdict, _ in results]}))
+        self.post_message(self.Result(run_id, "verify", basis,
+                                      {"ok": True, **verification_json(prepared, results)}))
 
     # --- messages from the workers ------------------------------------------
 
