@@ -472,7 +472,9 @@ class _PathSolver:
     makes of a claripy solver: add, satisfiable, eval, constraints."""
 
     def __init__(self, constraints) -> None:
-        self.z3 = z3.Solver()
+        # claripy builds z3 terms in a context per thread (the workbench
+        # solves in a worker thread): the solver must live in the same one
+        self.z3 = z3.Solver(ctx=claripy.backends.z3._context)
         self.base = list(constraints)
         self.z3.add([_to_z3(c) for c in self.base])
         self.constraints = list(self.base)
@@ -517,7 +519,10 @@ def _grant(solver: _PathSolver, wishes: list[list]) -> None:
 
 
 def _to_z3(expr):
-    return claripy.backends.z3.convert(expr)
+    """The z3 term of a claripy expression (a constant truth value as a z3
+    one: claripy converts those to Python booleans)."""
+    term = claripy.backends.z3.convert(expr)
+    return z3.BoolVal(term, ctx=claripy.backends.z3._context) if isinstance(term, bool) else term
 
 
 def _value(data: bytes, bits: int) -> claripy.ast.BV:

@@ -115,3 +115,15 @@ def test_verify_report_per_sample(tmp_path, capsys):
     assert "verification on the paths profile" in capsys.readouterr().out  # the table
     with pytest.raises(SystemExit):  # -D needs the NF it is for
         verify_bench(["--nf", "sbridge", "-D", "SBRIDGE_CAPACITY=4"])
+
+
+def test_path_traffic_in_a_worker_thread():
+    """The workbench solves in a thread, where claripy builds z3 terms in
+    that thread's own context."""
+    import threading
+
+    found = {}
+    worker = threading.Thread(target=lambda: found.update(traffic=path_traffic("sbridge", seed=2, seconds=20)))
+    worker.start()
+    worker.join()
+    assert found["traffic"].coverage.complete()
