@@ -410,7 +410,8 @@ class RunScreen(StepScreen):
         elif message.stage == "verify":
             self.shown_results["verify"] = doc
             self._show_verdict(doc)
-            log.write_line("verify: " + doc.get("summary", ""))
+            for one in doc.get("traces") or [doc]:
+                log.write_line(f"verify, {one.get('traffic', '')}: {one.get('summary', '')}")
             self._end(Text("equivalent" if doc.get("equivalent") else "NOT equivalent",
                            style="green" if doc.get("equivalent") else "bold red"))
         # The app records the result in the session (the message bubbles on).
