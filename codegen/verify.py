@@ -7,10 +7,16 @@ reported with the first differing packet:
 
 - state-chosen values (any strategy): a rewritten field whose value the NF
   takes from its state (the analysis's packet writes name a dchain index or
-  map value as the source, e.g. NAT's external port), plus the checksums
-  that cover it.  Each core allocates from its own index space, so values
-  differ; they are allowed when the output device is the same and the
-  values correspond one-to-one between the two runs (per core).
+  map value as the source, e.g. NAT's external port).  Each core allocates
+  from its own index space, so values differ; they are allowed when the
+  output device is the same and the values correspond one-to-one between
+  the two runs (per core);
+- re-addressed replies: packets sent to the parallel program addressed to
+  the value it chose (a NAT reply to its own external port).
+
+Checksums are never excused: each is recomputed (codegen/checksums.py) and
+must cover the parallel packet as the sequential NF's covered its own.  A
+packet lost, output twice or not in the trace is a difference.
 
 Shared-nothing programs are compared with the reference run in trace order.
 Programs with locks or transactions interleave packets of different cores
