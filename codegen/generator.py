@@ -162,7 +162,7 @@ def generate(
     (out / "plan.json").write_text(json.dumps(plan, indent=2))
     files = tuple(sorted(str(p.relative_to(out)) for p in out.rglob("*")
                          if p.is_file() and p.suffix in (".c", ".h", ".sh", ".json", "") and
-                         not p.name.startswith("nf-") and p.name != "program.json"))
+                         not p.name.startswith("nf-") and p.name not in ("program.json", "build.json")))
     program = GeneratedProgram(out, source.name, strategy, lock, cores, analysis.devices,
                                digest, files, {str(k): str(v) for k, v in (defines or {}).items()})
     (out / "program.json").write_text(json.dumps(program.to_json(), indent=2))

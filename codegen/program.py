@@ -8,6 +8,7 @@ stats, final totals) to a callback, and returns them.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -61,7 +62,38 @@ def build(program: GeneratedProgram, *, log: LineCallback | None = None,
     if code != 0:
         errors = [l for l in lines if "error" in l.lower() or l.startswith(("In file", "  "))]
         raise BuildError(f"building {program.directory} failed:\n" + "\n".join((errors or lines)[-40:]))
+    (program.directory / BUILD_STAMP).write_text(json.dumps(
+        {"program_digest": program_digest(program), "executable": program.program.name}))
     return program.program
+
+
+#: What a build records next to the program: the digest of the files it built.
+BUILD_STAMP = "build.json"
+
+
+def program_digest(program: GeneratedProgram) -> str:
+    """A digest of the program's files as they are on disk now."""
+    digest = hashlib.sha256()
+    for name in sorted(set(program.files) - {BUILD_STAMP}):
+        path = program.directory / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"(missing)"))
+    return digest.hexdigest()[:16]
+
+
+def check_built(program: GeneratedProgram) -> None:
+    """Refuse an executable that was not built from the program's files as
+    they are now (regenerated or edited since): RunError saying to rebuild."""
+    executable = program.program
+    if not executable.is_file():
+        raise RunError(f"{executable} is not built: run `maestro build {program.directory}`")
+    try:
+        stamp = json.loads((program.directory / BUILD_STAMP).read_text())
+    except (OSError, ValueError):
+        stamp = {}
+    if stamp.get("executable") != executable.name or stamp.get("program_digest") != program_digest(program):
+        raise RunError(f"{executable} was not built from the program now in {program.directory} (its files "
+                       f"changed since the build, or it was built elsewhere): rebuild it with "
+                       f"`maestro build {program.directory}`")
 
 
 @dataclass
@@ -106,8 +138,7 @@ def run(
     (SIGINT: the program shuts down cleanly and prints its totals).
     """
     executable = program.program
-    if not executable.is_file():
-        raise RunError(f"{executable} is not built: run `maestro build {program.directory}`")
+    check_built(program)
     with tempfile.TemporaryDirectory(prefix="maestro-run-") as tmp:
         app_args = []
         if packets is not None:

@@ -164,3 +164,15 @@ def test_cancelled_build_stops_make(tmp_path):
     left = subprocess.run(["pgrep", "-f", f"make -C {program.directory}"], capture_output=True)
     assert left.returncode == 1  # no make left behind
     assert not program.program.exists()
+
+
+def test_run_refuses_a_binary_built_from_other_files(tmp_path):
+    """Regenerated (another lock granularity, same plan) without a rebuild:
+    the old executable is refused, with what to do; a rebuild runs."""
+    program, doc = built("fw", tmp_path, strategy="locks", lock="object")
+    again = generate("fw", doc, analysis("fw"), program.directory, strategy="locks", lock="global")
+    assert again.digest == program.digest  # the plan is the same: only the files tell
+    with pytest.raises(RunError, match="rebuild it with `maestro build"):
+        run(again, packets=traffic("uniform", 10, 100, seed=1), once=True)
+    build(again)
+    assert run(again, packets=traffic("uniform", 10, 100, seed=1), once=True).final["rx"] == 100
