@@ -73,12 +73,16 @@ class Coverage:
         """"paths reached: device 0 12/14, device 1 7/7"."""
         parts = [f"device {d} {len(self.reached.get(d, []))}/{len(ids)}" for d, ids in sorted(self.paths.items())]
         text = "paths reached: " + ", ".join(parts)
-        maybe = [p for p in self.ambiguous if not any(p in ids for ids in self.reached.values())]
+        maybe = self.maybe()
         if maybe:
             text += f" (and maybe {len(maybe)} more, told apart only by values a run does not observe)"
         if self.unexplained:
             text += f"; {len(self.unexplained)} packet(s) took no explored path"
         return text
+
+    def maybe(self) -> list[int]:
+        """Ambiguous paths no packet reached unambiguously."""
+        return [p for p in self.ambiguous if not any(p in ids for ids in self.reached.values())]
 
     def missed(self) -> dict[int, list[int]]:
         """Per device, the paths no packet took."""

@@ -64,6 +64,11 @@ class GeneratedProgram:
     defines: dict[str, str] = field(default_factory=dict)
 
     @property
+    def nf_copy(self) -> Path:
+        """The NF's source as the program holds it."""
+        return self.directory / "nf" / f"{self.nf}.c"
+
+    @property
     def program(self) -> Path:
         """The executable `make` builds."""
         return self.directory / f"nf-{self.strategy}"
@@ -152,7 +157,7 @@ def generate(
     (out / "config.c").write_text(env.get_template("config.c.j2").render(context))
     (out / "Makefile").write_text(env.get_template("Makefile.j2").render(context))
     (out / "nf").mkdir(exist_ok=True)
-    shutil.copyfile(source.path, out / "nf" / f"{source.name}.c")
+    shutil.copyfile(source.path, out / "nf" / f"{source.name}.c")  # GeneratedProgram.nf_copy
     for sub in _RUNTIME_DIRS:
         target = out / "runtime" / sub
         target.mkdir(parents=True, exist_ok=True)

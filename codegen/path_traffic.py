@@ -19,8 +19,9 @@ in rounds, with the sequential NF as the judge:
 4. a path whose packet was sent but took another path usually waits for a
    count to pass a threshold (a sketch's estimate, a counter in an NF
    variable): later rounds repeat its packet, 64 times, then 256, 1024...,
-   half of the copies with a new L4 source port (a new flow between the
-   same addresses, for counters of flows).
+   one copy in three with a new L4 source port (a new flow between the
+   same addresses, for counters of flows), one in three with a new
+   destination port (for counters of ports, as a scan).
 
 Bytes the condition leaves free come from a well-formed frame with random
 addresses, ports and MACs, so that packets spread over the cores the way
@@ -264,11 +265,10 @@ class _Builder:
             allocated = list(state.chains.get(order, {}).items())
             self.rng.shuffle(allocated)
             # an expiry earlier in the same packet frees the indexes touched before its time
-            expiries = [c for c in earlier if c.function in ("expire_items_single_map", "dchain_expire_one_index")
-                        and c.object == call.object and c.key is not None]
+            expiry = _expiry_before(earlier, call.object)
 
             def alive(stamp):
-                return claripy.Not(claripy.SGT(expiries[-1].key, stamp)) if expiries else claripy.true()
+                return claripy.Not(claripy.SGT(expiry.key, stamp)) if expiry else claripy.true()
 
             if needs_true:
                 if not allocated:
@@ -282,11 +282,10 @@ class _Builder:
                 return [("full", call.object, room)]
             if needs_true and room <= 0:
                 # room only if the path's expiry frees some: a later time
-                expiries = [c for c in earlier if c.function == "expire_items_single_map"
-                            and c.object == call.object and c.key is not None]
+                expiry = _expiry_before(earlier, call.object)
                 stamps = list(state.chains.get(order, {}).values())[:256]
-                if expiries and stamps:
-                    solver.add(claripy.Or(*(claripy.SGT(expiries[-1].key, t) for t in stamps)))
+                if expiry and stamps:
+                    solver.add(claripy.Or(*(claripy.SGT(expiry.key, t) for t in stamps)))
                 else:
                     self.notes.append(f"{call.object} is full: paths that allocate in it are not reached")
         elif call.function in ("expire_items_single_map", "dchain_expire_one_index") and call.key is not None:
@@ -505,6 +504,13 @@ class _PathSolver:
         if self.model is None and not self.satisfiable():
             raise MaestroError("path traffic: evaluating an unsatisfiable path")
         return [self.model.eval(_to_z3(expr), model_completion=True).as_long()]
+
+
+def _expiry_before(earlier, chain: str):
+    """The last expiry of `chain` among a path's earlier calls (None: none)."""
+    expiries = [c for c in earlier if c.function in ("expire_items_single_map", "dchain_expire_one_index")
+                and c.object == chain and c.key is not None]
+    return expiries[-1] if expiries else None
 
 
 def _grant(solver: _PathSolver, wishes: list[list]) -> None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from analyses.errors import MaestroError
 from analyses.fields import FRAME_FIELDS, L4_FIELDS, byte_field, is_packet_field
@@ -148,13 +148,14 @@ def read_parallel_results(path: Path, executable: Path | None = None) -> list[Pa
 
 
 def state_chosen_fields(analysis: Analysis) -> set[str]:
-    """Packet fields the NF writes from state-derived values (and checksums)."""
+    """Packet fields the NF writes from state-derived values (the checksums
+    that cover them are recomputed by the comparison, not listed here)."""
     fields = set()
     for write in analysis.packet_writes:
         for name, source in write.fields.items():
             if any(marker in source for marker in (".index", ".value", ".chosen")):
                 fields.add(name)
-    return fields | CHECKSUM_FIELDS if fields else set()
+    return fields
 
 
 def reply_fields(analysis: Analysis) -> dict[int, set[str]]:
@@ -198,7 +199,7 @@ def chosen_values(reference: list[PacketResult], parallel: list[ParallelResult],
                   analysis: Analysis) -> dict[bytes, bytes]:
     """Sequential -> parallel value of each state-chosen field the two runs
     wrote differently for the same packet."""
-    fields = state_chosen_fields(analysis) - CHECKSUM_FIELDS
+    fields = state_chosen_fields(analysis)
     values = {}
     for ref, par in zip(reference, parallel):
         if ref.data and par.output is not None and ref.output == par.output:
@@ -279,7 +280,7 @@ def compare(reference: list[PacketResult], parallel: list[ParallelResult], analy
     sequential NF's covered its own."""
     readdressed = readdressed or {}
     sent = sent if sent is not None else trace
-    chosen = state_chosen_fields(analysis) - CHECKSUM_FIELDS
+    chosen = state_chosen_fields(analysis)
     mapping: dict[tuple[str, bytes], bytes] = {}
     inverse: dict[tuple[str, bytes], bytes] = {}
     allowed = {kind: 0 for kind in ALLOWED}
@@ -380,7 +381,7 @@ def verify_program(program, analysis: Analysis, trace: list[TracePacket], *, def
     """Run a built program once over `trace` and compare it with the
     sequential NF (in its commit order for locks and tm); the verdict says
     which paths each run reached.  Returns (verdict, the run's final stats)."""
-    source = program.directory / "nf" / f"{program.nf}.c"
+    source = program.nf_copy
     defines = program.defines if defines is None else defines
     replies = reply_fields(analysis) if program.strategy not in ("locks", "tm") else {}
     sent, readdressed = trace, {}
@@ -408,16 +409,26 @@ def verify_program(program, analysis: Analysis, trace: list[TracePacket], *, def
     return verdict, ran.final
 
 
+def sharded_objects(plan: Mapping[str, Any]) -> set[str]:
+    """The objects a plan (JSON) shards."""
+    return {o["name"] for o in plan.get("objects", []) if o.get("decision") == "shard"}
+
+
+def full_sharded_tables(analysis: Analysis, plan: Mapping[str, Any]) -> dict[int, str]:
+    """Paths that need a table the plan shards to be full: path id -> the
+    table (path traffic does not fill those: PER_CORE_TABLES)."""
+    sharded = sharded_objects(plan)
+    return {path.id: call.object for path in analysis.paths for call in reversed(path.calls)
+            if call.function == "dchain_allocate_new_index" and call.outcome == 0 and call.object in sharded}
+
+
 def _full_table(analysis: Analysis, program, path_ids: list[int]) -> str:
     """Why a packet differs when the sequential NF found a sharded table full."""
-    plan = json.loads((program.directory / "plan.json").read_text())
-    sharded = {o["name"] for o in plan.get("objects", []) if o.get("decision") == "shard"}
-    for path in analysis.paths:
-        if path.id in path_ids:
-            for call in path.calls:
-                if call.function == "dchain_allocate_new_index" and call.outcome == 0 and call.object in sharded:
-                    return (f"the sequential NF found {call.object} full; {PER_CORE_TABLES} (a difference "
-                            "sharding makes when a table fills)")
+    full = full_sharded_tables(analysis, json.loads((program.directory / "plan.json").read_text()))
+    for path_id in path_ids:
+        if path_id in full:
+            return (f"the sequential NF found {full[path_id]} full; {PER_CORE_TABLES} (a difference "
+                    "sharding makes when a table fills)")
     return ""
 
 
@@ -445,7 +456,7 @@ def make_traffic_for(kind: str, *, nf, analysis: Analysis, plan: dict[str, Any],
     from codegen.traffic import generate as make_traffic
 
     if kind == "paths":
-        sharded = {o["name"]: PER_CORE_TABLES for o in plan.get("objects", []) if o.get("decision") == "shard"}
+        sharded = dict.fromkeys(sharded_objects(plan), PER_CORE_TABLES)
         generated = path_traffic(nf, defines=defines, seed=seed,
                                  paths=exploration.paths if exploration else None,
                                  analysis=analysis if exploration else None, no_fill=sharded,
@@ -498,22 +509,24 @@ def prepare(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "mae
 
 def prepare_built(directory: Path, *, log=None, cancel=None) -> Prepared:
     """The program generated in `directory` as it is (its own plan, NF copy
-    and -D values; built first when its executable is missing).  The NF
+    and -D values; built first when its executable is missing or was not
+    built from the files now there, see codegen.program.check_built).  The NF
     copy is explored again for the paths and their coverage."""
     from analyses.report import build_report
     from analyses.symbex import explore
     from codegen.generator import GeneratedProgram
-    from codegen.program import build
+    from codegen.program import RunError, build, check_built
 
     program = GeneratedProgram.load(directory)
-    source = program.directory / "nf" / f"{program.nf}.c"
     try:
         plan = json.loads((program.directory / "plan.json").read_text())
     except (OSError, ValueError) as exc:
         raise MaestroError(f"{program.directory / 'plan.json'}: cannot read the program's plan ({exc})") from None
-    if not program.program.is_file():
+    try:
+        check_built(program)
+    except RunError:
         build(program, log=log, cancel=cancel)
-    exploration = explore(source, defines=program.defines)
+    exploration = explore(program.nf_copy, defines=program.defines)
     return Prepared(program, plan, build_report(exploration), exploration)
 
 
@@ -523,10 +536,9 @@ def verify_traffics(prepared: Prepared, traffics: Sequence[str], *, flows: int =
     """Verify a prepared program on each of `traffics` (make_traffic_for):
     per trace, the traffic, its verdict and the run's final stats."""
     program = prepared.program
-    source = program.directory / "nf" / f"{program.nf}.c"
     verdicts = []
     for kind in traffics:
-        sent = make_traffic_for(kind, nf=source, analysis=prepared.analysis, plan=prepared.plan,
+        sent = make_traffic_for(kind, nf=program.nf_copy, analysis=prepared.analysis, plan=prepared.plan,
                                 exploration=prepared.exploration, defines=program.defines, flows=flows,
                                 packets=packets, seed=seed, path_seconds=path_seconds)
         verdict, final = verify_program(program, prepared.analysis, sent.packets, cancel=cancel)

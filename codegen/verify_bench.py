@@ -27,7 +27,7 @@ from analyses.nf_source import sample_names
 
 def verify_one(nf: str, defines: dict[str, str], path_seconds: float) -> dict:
     """One NF's verification on its paths, as a row."""
-    from codegen.verify import prepare, verify_traffics
+    from codegen.verify import full_sharded_tables, prepare, verify_traffics
 
     started = time.perf_counter()
     prepared = prepare(nf, cores=2, defines=defines or None)
@@ -35,15 +35,11 @@ def verify_one(nf: str, defines: dict[str, str], path_seconds: float) -> dict:
     cov = verdict.reference_coverage
     reached = {d: len(cov.reached.get(d, [])) for d in cov.paths}
     total = {d: len(ids) for d, ids in cov.paths.items()}
-    maybe = [p for p in cov.ambiguous if not any(p in ids for ids in cov.reached.values())]
-    sharded = {o["name"] for o in prepared.plan.get("objects", []) if o.get("decision") == "shard"}
-    needs_full = {p.id for p in prepared.analysis.paths
-                  if any(c.function == "dchain_allocate_new_index" and c.outcome == 0 and c.object in sharded
-                         for c in p.calls)}
+    needs_full = full_sharded_tables(prepared.analysis, prepared.plan)
     per_core = sum(1 for ids in cov.missed().values() for p in ids if p in needs_full)
     return {"nf": nf, "defines": defines, "plan": prepared.plan.get("strategy"),
             "program": prepared.program.strategy, "packets": len(sent.packets),
-            "reached": reached, "paths": total, "maybe": len(maybe), "per_core_full": per_core,
+            "reached": reached, "paths": total, "maybe": len(cov.maybe()), "per_core_full": per_core,
             "share": round(sum(reached.values()) / max(1, sum(total.values())), 3),
             "equivalent": verdict.equivalent, "summary": verdict.summary(),
             "never_reached": verdict.never_reached(), "notes": sent.notes,
