@@ -24,13 +24,23 @@ for _name in ("angr", "cle", "pyvex", "claripy"):
     logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 
+def bit_vector_solver(ctx: z3.Context) -> z3.Solver:
+    """A z3 solver for the analysis' queries, which are all quantifier-free
+    bit-vector formulas: z3's QF_BV solver bit-blasts them to SAT, about a
+    quarter faster on the samples than the general solver (hhh 19.4 s ->
+    14.6 s).  A formula outside QF_BV makes it answer `unknown`, which
+    claripy raises, so such a path is reported as errored, never dropped."""
+    return z3.SolverFor("QF_BV", ctx=ctx)
+
+
 def _solver_without_introspection(self, timeout=None, max_memory=None):
     """claripy's BackendZ3.solver, minus the parameter-description query it
     makes on every call to choose the timeout option (about 5 ms each, a
-    tenth of an NF's analysis): z3 4.13 has `timeout`."""
+    tenth of an NF's analysis): z3 4.13 has `timeout`.  The solver is the
+    bit-vector one above."""
     solver = getattr(self._tls, "solver", None)
     if solver is None:
-        solver = self._tls.solver = z3.Solver(ctx=self._context)
+        solver = self._tls.solver = bit_vector_solver(self._context)
         if threading.current_thread() is not threading.main_thread():
             solver.set(ctrl_c=False)  # z3 can install its SIGINT handler only there
     else:
@@ -43,6 +53,13 @@ def _solver_without_introspection(self, timeout=None, max_memory=None):
 
 
 BackendZ3.solver = _solver_without_introspection
+# The replacement above always reuses the thread's solver, so claripy's
+# frontends must always re-add their constraints to it: the flag is read
+# from the environment only when claripy loads, and a program that imported
+# claripy before `analyses` would otherwise share one solver between
+# frontends that each believe it holds their own constraints (hhh: 5 paths
+# instead of 71, reported complete).
+claripy.backends.z3.reuse_z3_solver = True
 
 #: CRC-32C (Castagnoli), reflected: the polynomial of the x86 crc32 instruction.
 CRC32C_POLY = 0x82F63B78

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from analyses.angr_env import angr, claripy, z3
+from analyses.angr_env import angr, bit_vector_solver, claripy, z3
 from cle.backends.symbol import SymbolType
 from analyses.errors import MaestroError
 from analyses.nf_source import (
@@ -142,7 +142,7 @@ class PathResult:
         frontend, which hands z3 the whole condition again each time)."""
         if self._z3 is None:
             backend = claripy.backends.z3
-            self._z3 = z3.Solver(ctx=backend._context)
+            self._z3 = bit_vector_solver(backend._context)
             self._z3.add([backend.convert(c) for c in self.constraints])
         term = claripy.backends.z3.convert(expr)
         found: list[int] = []

@@ -5,6 +5,7 @@ line), state outside the state API is state, and the models real NFs need
 from __future__ import annotations
 
 import subprocess
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from analyses.model import Analysis
 from analyses.planner import plan
 from analyses.report import _short, analyze
 from analyses.symbex import Budgets
+from tests.fresh_analysis import fresh_analysis
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -48,6 +50,17 @@ def test_crc32c_model_matches_the_hardware_instruction(tmp_path):
     crc, data = claripy.BVV(0x12345678, 64), claripy.BVV(0x0123456789ABCDEF, 64)
     modelled = [crc32c_update(crc, data, bits).concrete_value for bits in (8, 16, 32, 64)]
     assert modelled == hardware
+
+
+def test_analysis_is_the_same_when_claripy_was_imported_first():
+    """claripy reads its solver-reuse setting when it loads; a program that
+    imported it before `analyses` once got fw with 4 paths instead of 21,
+    reported complete (frontends shared one solver, each missing constraints)."""
+    script = ("import claripy\nfrom analyses.report import analyze\n"
+              "a = analyze('fw')\nprint(a.stats.paths, a.stats.complete)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent.parent).stdout.split()
+    assert out == [str(fresh_analysis("fw").stats.paths), "True"]
 
 
 def test_crc32_hashed_five_tuple_keeps_its_13_byte_key():
