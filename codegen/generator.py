@@ -26,8 +26,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from analyses.errors import MaestroError
 from analyses.model import Analysis
-from analyses.nf_source import NFSource, define_flags, resolve_nf
+from analyses.nf_source import NFSource, resolve_nf
 from codegen.runtime import RUNTIME_DIR, STATE_DIR
+from codegen.safe_text import c_comment, c_string, check_nf_name, makefile_define_flags
 
 #: Strategies a program can be generated for (plan strategies map onto them).
 STRATEGIES = ("seq", "sn", "locks", "tm")
@@ -86,9 +87,28 @@ class GeneratedProgram:
             doc = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise GenerateError(f"{path}: not a generated program ({exc})") from None
-        doc["directory"] = Path(directory)
-        doc["files"] = tuple(doc["files"])
-        return cls(**doc)
+        try:
+            return cls.from_json(doc, Path(directory))
+        except (MaestroError, KeyError, TypeError, ValueError) as exc:
+            raise GenerateError(f"{path}: not a generated program ({exc})") from None
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], directory: Path) -> "GeneratedProgram":
+        """The program a program.json document describes, checked: its NF name
+        and strategy are ones maestro writes, its files lie inside the folder."""
+        if not isinstance(doc, Mapping):
+            raise TypeError("a JSON object is expected")
+        strategy = str(doc["strategy"])
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}")
+        files = tuple(str(f) for f in doc["files"])
+        outside = [f for f in files if Path(f).is_absolute() or ".." in Path(f).parts]
+        if outside:
+            raise ValueError(f"file {outside[0]!r} lies outside the program folder")
+        defines = {str(k): str(v) for k, v in (doc.get("defines") or {}).items()}
+        makefile_define_flags(defines)  # the names and values a Makefile can hold
+        return cls(directory, check_nf_name(str(doc["nf"])), strategy, str(doc["lock"]),
+                   int(doc["cores"]), int(doc["devices"]), str(doc["digest"]), files, defines)
 
 
 def plan_digest(plan: Mapping[str, Any]) -> str:
@@ -131,6 +151,7 @@ def generate(
     global).  For sn, every object must be sharded or replicated.
     """
     source = nf if isinstance(nf, NFSource) else resolve_nf(nf)
+    check_nf_name(source.name)  # it names nf/<name>.c in the Makefile
     strategy = program_strategy(plan, strategy)
     if lock not in LOCK_KINDS:
         raise GenerateError(f"unknown lock granularity {lock!r} (one of {', '.join(LOCK_KINDS)})")
@@ -147,13 +168,14 @@ def generate(
         "strategy_enum": _STRATEGY_ENUM[strategy], "lock_enum": LOCK_KINDS[lock],
         "cores": cores, "devices": analysis.devices, "objects": objects, "keys": keys,
         "key_len": key_len, "rss_l4": rss_l4, "reta": reta, "program": f"nf-{strategy}",
-        "nf_defines": " ".join(define_flags(defines)), "shared_variables": shared_variables,
+        "nf_defines": makefile_define_flags(defines), "shared_variables": shared_variables,
         "state_sources": [p.stem for p in sorted(STATE_DIR.glob("*.c"))],
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     env = Environment(loader=FileSystemLoader(_TEMPLATES), undefined=StrictUndefined,
                       keep_trailing_newline=True)
+    env.filters.update(c_string=c_string, c_comment=c_comment)
     (out / "config.c").write_text(env.get_template("config.c.j2").render(context))
     (out / "Makefile").write_text(env.get_template("Makefile.j2").render(context))
     (out / "nf").mkdir(exist_ok=True)

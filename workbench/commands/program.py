@@ -4,14 +4,17 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import tempfile
 import threading
 from pathlib import Path
 
 from rich.console import Console
 
 from analyses.errors import MaestroError
+from analyses.nf_source import resolve_nf
 from codegen.generator import LOCK_KINDS, STRATEGIES, GeneratedProgram, generate
 from codegen.program import build, run
+from codegen.safe_text import check_nf_name
 from codegen.trace import read_trace
 from codegen.traffic import PROFILES
 from codegen.traffic import generate as make_traffic
@@ -91,6 +94,7 @@ def run_generate(args: argparse.Namespace) -> int:
         plan = json.loads(args.plan.read_text())
     except (OSError, ValueError) as exc:
         raise MaestroError(f"cannot read plan {args.plan}: {exc}") from None
+    check_nf_name(resolve_nf(args.nf).name)  # before a long analysis
     analysis = load_analysis(args.nf, args.analysis)
     program = generate(args.nf, plan, analysis, args.out, strategy=args.strategy, lock=args.locks,
                        defines=parse_defines(args.defines))
@@ -134,13 +138,23 @@ def run_run(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from codegen.verify import combined_coverage, prepare, prepare_built, verification_json, verify_traffics
-
     for trace in args.traces:
         if not trace.is_file():
             raise MaestroError(f"--trace {trace}: no such file")
-    traffics = [*(args.profiles or []), *(str(t) for t in args.traces)] or ["paths"]
     if (Path(args.nf) / "program.json").is_file():
+        return _verify(args, None)
+    # An NF target's program is generated into a temporary folder, removed after.
+    with tempfile.TemporaryDirectory(prefix="maestro-verify-") as tmp:
+        return _verify(args, Path(tmp) / "program")
+
+
+def _verify(args: argparse.Namespace, out_dir: Path | None) -> int:
+    """Verify args.nf (a program folder when out_dir is None, else an NF
+    whose program is generated into out_dir); print the verdicts."""
+    from codegen.verify import combined_coverage, prepare, prepare_built, verification_json, verify_traffics
+
+    traffics = [*(args.profiles or []), *(str(t) for t in args.traces)] or ["paths"]
+    if out_dir is None:
         fixed = [name for name, value in (("--cores", args.cores), ("--strategy", args.strategy),
                                           ("--locks", args.locks), ("-D", args.defines)) if value]
         if fixed:
@@ -150,12 +164,13 @@ def run_verify(args: argparse.Namespace) -> int:
     else:
         prepared = prepare(args.nf, cores=args.cores or 2, strategy=args.strategy or "auto",
                            lock=args.locks or "maestro", defines=parse_defines(args.defines),
-                           explore_paths=True, log=lambda line: err.out(line, highlight=False))
+                           out_dir=out_dir, explore_paths=True,
+                           log=lambda line: err.out(line, highlight=False))
     program, analysis = prepared.program, prepared.analysis
     if not analysis.stats.complete:
         print("the analysis is INCOMPLETE: the paths below are only those the analysis explored")
     print(f"{program.nf}: {program.strategy} program ({prepared.plan.get('strategy')} plan "
-          f"{program.digest}) in {program.directory}")
+          f"{program.digest}) in {program.directory}" + ("" if out_dir is None else " (removed after)"))
     results = verify_traffics(prepared, traffics, flows=args.flows, packets=args.packets, seed=args.seed)
     for sent, verdict, _final in results:
         print(f"{sent.label}, {len(sent.packets)} packets: {verdict.summary()}")
