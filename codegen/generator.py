@@ -152,6 +152,44 @@ def generate(
     """
     source = nf if isinstance(nf, NFSource) else resolve_nf(nf)
     check_nf_name(source.name)  # it names nf/<name>.c in the Makefile
+    check_plan(plan)
+    try:
+        context = _context(source, plan, analysis, strategy, lock, defines)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise GenerateError(f"the plan is malformed ({type(exc).__name__}: {exc})") from None
+    try:
+        return _write(source, plan, analysis, Path(out_dir), context, lock, defines)
+    except OSError as exc:
+        raise GenerateError(f"cannot write the program into {out_dir}: "
+                            f"{exc.strerror or exc} ({exc.filename or out_dir})") from None
+
+
+def check_plan(plan: Any) -> None:
+    """GenerateError naming the first field of a plan document that is not
+    what `maestro plan --json` writes (types and ranges)."""
+    if not isinstance(plan, Mapping):
+        raise GenerateError(f"the plan is not a JSON object (got {type(plan).__name__}): "
+                            "expected the output of maestro plan --json")
+    cores = plan.get("cores")
+    if isinstance(cores, bool) or not isinstance(cores, int) or not 1 <= cores <= 64:
+        raise GenerateError(f"the plan's \"cores\" is {cores!r}: expected an integer in 1..64")
+    for name, kind in (("objects", list), ("rss", Mapping), ("reta", list)):
+        if name in plan and plan[name] is not None and not isinstance(plan[name], kind):
+            raise GenerateError(f"the plan's {name!r} is a {type(plan[name]).__name__}, "
+                                f"not a JSON {'array' if kind is list else 'object'}")
+    for index, obj in enumerate(plan.get("objects") or []):
+        if not isinstance(obj, Mapping) or not isinstance(obj.get("name"), str):
+            raise GenerateError(f"the plan's objects[{index}] has no \"name\"")
+    reta = plan.get("reta") or []
+    if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < cores for c in reta):
+        raise GenerateError(f"the plan's \"reta\" holds an entry that is not a core in 0..{cores - 1}")
+    if len(reta) > 512 or (reta and len(reta) & (len(reta) - 1)):
+        raise GenerateError(f"the plan's \"reta\" has {len(reta)} entries: expected a power of 2 up to 512")
+
+
+def _context(source: NFSource, plan: Mapping[str, Any], analysis: Analysis, strategy: str | None,
+             lock: str, defines: Mapping[str, object] | None) -> dict[str, Any]:
+    """What the templates are rendered with (GenerateError for what cannot be generated)."""
     strategy = program_strategy(plan, strategy)
     if lock not in LOCK_KINDS:
         raise GenerateError(f"unknown lock granularity {lock!r} (one of {', '.join(LOCK_KINDS)})")
@@ -171,7 +209,13 @@ def generate(
         "nf_defines": makefile_define_flags(defines), "shared_variables": shared_variables,
         "state_sources": [p.stem for p in sorted(STATE_DIR.glob("*.c"))],
     }
-    out = Path(out_dir)
+    return context
+
+
+def _write(source: NFSource, plan: Mapping[str, Any], analysis: Analysis, out: Path,
+           context: dict[str, Any], lock: str, defines: Mapping[str, object] | None) -> GeneratedProgram:
+    """Write the program's files into `out` (see the module doc)."""
+    strategy, cores, digest = context["strategy_name"], context["cores"], context["digest"]
     out.mkdir(parents=True, exist_ok=True)
     env = Environment(loader=FileSystemLoader(_TEMPLATES), undefined=StrictUndefined,
                       keep_trailing_newline=True)

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 from analyses.errors import MaestroError
 from codegen.generator import GeneratedProgram
+from codegen.packets import MAX_FRAME
 from codegen.trace import TracePacket, write_replay
 
 LineCallback = Callable[[str], None]
@@ -139,6 +140,8 @@ def run(
     """
     executable = program.program
     check_built(program)
+    if packets is not None:
+        check_frames(packets)
     with tempfile.TemporaryDirectory(prefix="maestro-run-") as tmp:
         app_args = []
         if packets is not None:
@@ -158,6 +161,15 @@ def run(
         eal = list(eal_args) if eal_args else simulated_eal_args(program.cores, program.devices)
         return _stream([str(executable), *eal, "--", *app_args], on_event, cancel, timeout,
                        results)
+
+
+def check_frames(packets: Sequence[TracePacket]) -> None:
+    """RunError naming the first packet longer than the simulated NIC carries
+    (MAX_FRAME bytes), before anything runs."""
+    for index, packet in enumerate(packets):
+        if len(packet.data) > MAX_FRAME:
+            raise RunError(f"packet {index}: {len(packet.data)} bytes; the simulated NIC carries "
+                           f"frames of up to {MAX_FRAME} bytes")
 
 
 def _stop_when_set(cancel: threading.Event, process: subprocess.Popen, stop) -> None:

@@ -18,6 +18,7 @@ from codegen.safe_text import check_nf_name
 from codegen.trace import read_trace
 from codegen.traffic import PROFILES
 from codegen.traffic import generate as make_traffic
+from workbench.commands import argtypes
 from workbench.commands.plan import load_analysis
 from workbench.commands.run_seq import parse_defines
 
@@ -54,11 +55,11 @@ def register(subparsers) -> None:
     source.add_argument("--trace", type=Path, help="pcap/pcapng trace for the simulated NIC")
     source.add_argument("--traffic", choices=PROFILES, default="uniform",
                         help="generate this traffic for the simulated NIC (default uniform)")
-    rn.add_argument("--flows", type=int, default=10000)
-    rn.add_argument("--packets", type=int, default=200000)
-    rn.add_argument("--seconds", type=float, default=3.0, help="run time (0: one pass of the trace)")
-    rn.add_argument("--interval", type=float, default=1.0, help="seconds between stats lines")
-    rn.add_argument("--eal", help="EAL arguments for real NICs (no simulation), quoted")
+    rn.add_argument("--flows", type=argtypes.flows, default=10000)
+    rn.add_argument("--packets", type=argtypes.packets, default=200000)
+    rn.add_argument("--seconds", type=argtypes.seconds_or_zero, default=3.0, help="run time (0: one pass of the trace)")
+    rn.add_argument("--interval", type=argtypes.seconds, default=1.0, help="seconds between stats lines")
+    rn.add_argument("--eal", type=argtypes.words, help="EAL arguments for real NICs (no simulation), quoted")
     rn.add_argument("--json", action="store_true", help="print the raw JSON events")
     rn.set_defaults(func=run_run)
 
@@ -76,11 +77,12 @@ def register(subparsers) -> None:
                      choices=["paths", *PROFILES], help="a traffic profile (repeatable; default paths)")
     ver.add_argument("--trace", dest="traces", action="append", type=Path, default=[],
                      help="a pcap/pcapng trace of yours (repeatable)")
-    ver.add_argument("--cores", type=int, help="worker cores (default 2; NF targets only)")
+    ver.add_argument("--cores", type=argtypes.cores, help="worker cores (default 2; NF targets only)")
     ver.add_argument("--strategy", choices=["auto", "sn", "locks", "tm"], help="NF targets only")
     ver.add_argument("--locks", choices=list(LOCK_KINDS), help="NF targets only")
-    ver.add_argument("--flows", type=int, default=200)
-    ver.add_argument("--packets", type=int, default=5000)
+    ver.add_argument("--flows", type=argtypes.flows, default=200)
+    ver.add_argument("--packets", type=argtypes.packets_or_zero, default=5000,
+                     help="packets of each profile (the paths profile: added to its own)")
     ver.add_argument("--seed", type=int, default=1)
     ver.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
                      help="a config macro for the NF, for analysis, reference and program alike "
@@ -129,7 +131,7 @@ def run_run(args: argparse.Namespace) -> int:
 
     cancel = threading.Event()
     try:
-        run(program, packets=packets, eal_args=args.eal.split() if args.eal else None,
+        run(program, packets=packets, eal_args=args.eal,
             seconds=args.seconds, once=args.seconds == 0, interval=args.interval, on_event=show,
             cancel=cancel)
     except KeyboardInterrupt:
@@ -154,6 +156,9 @@ def _verify(args: argparse.Namespace, out_dir: Path | None) -> int:
     from codegen.verify import combined_coverage, prepare, prepare_built, verification_json, verify_traffics
 
     traffics = [*(args.profiles or []), *(str(t) for t in args.traces)] or ["paths"]
+    empty = [p for p in args.profiles or [] if p != "paths"] if args.packets == 0 else []
+    if empty:  # the paths profile makes its own packets, then adds --packets more
+        raise MaestroError(f"--packets 0: the {empty[0]} profile would verify no packet")
     if out_dir is None:
         fixed = [name for name, value in (("--cores", args.cores), ("--strategy", args.strategy),
                                           ("--locks", args.locks), ("-D", args.defines)) if value]
@@ -172,6 +177,9 @@ def _verify(args: argparse.Namespace, out_dir: Path | None) -> int:
     print(f"{program.nf}: {program.strategy} program ({prepared.plan.get('strategy')} plan "
           f"{program.digest}) in {program.directory}" + ("" if out_dir is None else " (removed after)"))
     results = verify_traffics(prepared, traffics, flows=args.flows, packets=args.packets, seed=args.seed)
+    for sent, _verdict, _final in results:
+        if not sent.packets:  # "0/0 identical" proves nothing
+            raise MaestroError(f"{sent.label}: no packets to verify")
     for sent, verdict, _final in results:
         print(f"{sent.label}, {len(sent.packets)} packets: {verdict.summary()}")
         for note in sent.notes:
