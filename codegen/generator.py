@@ -26,9 +26,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from analyses.errors import MaestroError
 from analyses.model import Analysis
-from analyses.nf_source import NFSource, resolve_nf
+from analyses.nf_source import NFSource, local_headers, resolve_nf
 from codegen.runtime import RUNTIME_DIR, STATE_DIR
-from codegen.safe_text import c_comment, c_string, check_nf_name, makefile_define_flags
+from codegen.safe_text import c_comment, c_string, check_name, check_nf_name, makefile_define_flags
 
 #: Strategies a program can be generated for (plan strategies map onto them).
 STRATEGIES = ("seq", "sn", "locks", "tm")
@@ -143,8 +143,12 @@ def generate(
     strategy: str | None = None,
     lock: str = "maestro",
     defines: Mapping[str, object] | None = None,
+    replace: bool = True,
 ) -> GeneratedProgram:
     """Write the program of `plan` for `nf` into out_dir (see module doc).
+
+    out_dir must be new, empty, or hold a program maestro generated, which
+    is replaced only when `replace` is set (`maestro generate --force`).
 
     strategy: seq (one core, no synchronisation), sn, locks or tm; by default
     the plan's.  lock: the locks strategy's granularity (maestro, object,
@@ -153,6 +157,7 @@ def generate(
     source = nf if isinstance(nf, NFSource) else resolve_nf(nf)
     check_nf_name(source.name)  # it names nf/<name>.c in the Makefile
     check_plan(plan)
+    check_destination(Path(out_dir), replace)
     try:
         context = _context(source, plan, analysis, strategy, lock, defines)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -209,35 +214,82 @@ def _context(source: NFSource, plan: Mapping[str, Any], analysis: Analysis, stra
         "nf_defines": makefile_define_flags(defines), "shared_variables": shared_variables,
         "state_sources": [p.stem for p in sorted(STATE_DIR.glob("*.c"))],
     }
+    context["nf_header_files"] = nf_headers(source, defines)
+    context["nf_headers"] = " ".join(name for name, _ in context["nf_header_files"])
     return context
 
 
 def _write(source: NFSource, plan: Mapping[str, Any], analysis: Analysis, out: Path,
            context: dict[str, Any], lock: str, defines: Mapping[str, object] | None) -> GeneratedProgram:
-    """Write the program's files into `out` (see the module doc)."""
+    """Write the program's files into `out` (see the module doc); the
+    program's files are exactly those written (nothing else in the folder)."""
     strategy, cores, digest = context["strategy_name"], context["cores"], context["digest"]
+    written: list[str] = []
+
+    def put(name: str, text: str | None = None, copy_of: Path | None = None) -> None:
+        target = out / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if copy_of is not None:
+            shutil.copyfile(copy_of, target)
+        else:
+            target.write_text(text or "")
+        written.append(name)
+
     out.mkdir(parents=True, exist_ok=True)
     env = Environment(loader=FileSystemLoader(_TEMPLATES), undefined=StrictUndefined,
                       keep_trailing_newline=True)
     env.filters.update(c_string=c_string, c_comment=c_comment)
-    (out / "config.c").write_text(env.get_template("config.c.j2").render(context))
-    (out / "Makefile").write_text(env.get_template("Makefile.j2").render(context))
-    (out / "nf").mkdir(exist_ok=True)
-    shutil.copyfile(source.path, out / "nf" / f"{source.name}.c")  # GeneratedProgram.nf_copy
+    put("config.c", env.get_template("config.c.j2").render(context))
+    put("Makefile", env.get_template("Makefile.j2").render(context))
+    put(f"nf/{source.name}.c", copy_of=source.path)  # GeneratedProgram.nf_copy
+    for name, header in context["nf_header_files"]:  # beside the copy, as the NF includes them
+        put(name, copy_of=header)
     for sub in _RUNTIME_DIRS:
-        target = out / "runtime" / sub
-        target.mkdir(parents=True, exist_ok=True)
         for path in sorted((RUNTIME_DIR / sub).iterdir()):
             if path.suffix in (".c", ".h", ".sh"):
-                shutil.copyfile(path, target / path.name)
-    (out / "plan.json").write_text(json.dumps(plan, indent=2))
-    files = tuple(sorted(str(p.relative_to(out)) for p in out.rglob("*")
-                         if p.is_file() and p.suffix in (".c", ".h", ".sh", ".json", "") and
-                         not p.name.startswith("nf-") and p.name not in ("program.json", "build.json")))
-    program = GeneratedProgram(out, source.name, strategy, lock, cores, analysis.devices,
-                               digest, files, {str(k): str(v) for k, v in (defines or {}).items()})
+                put(f"runtime/{sub}/{path.name}", copy_of=path)
+    put("plan.json", json.dumps(plan, indent=2))
+    program = GeneratedProgram(out, source.name, strategy, lock, cores, analysis.devices, digest,
+                               tuple(sorted(written)), {str(k): str(v) for k, v in (defines or {}).items()})
     (out / "program.json").write_text(json.dumps(program.to_json(), indent=2))
     return program
+
+
+def nf_headers(source: NFSource, defines: Mapping[str, object] | None) -> list[tuple[str, Path]]:
+    """(name in the program, header) for each local header the NF includes:
+    nf/<its path from the NF's folder>.  A header outside the NF's folder,
+    or with a name a Makefile cannot hold, is refused."""
+    folder = source.path.parent
+    out = []
+    for header in local_headers(source, defines):
+        if not header.is_relative_to(folder):
+            raise GenerateError(f"{source.path} includes {header}, outside the NF's folder: the "
+                                "program copies headers from the NF's folder (and below) only")
+        relative = header.relative_to(folder)
+        for part in relative.parts:
+            check_name(part, f"the header {relative}")
+        out.append((f"nf/{relative.as_posix()}", header))
+    return out
+
+
+def check_destination(out: Path, replace: bool) -> bool:
+    """Refuse to write into a folder holding anything but a maestro program,
+    or a program unless `replace` is set.  True: `out` holds a program to
+    replace (its files are overwritten; its executable, built from the old
+    files, is then refused by codegen.program.check_built until rebuilt)."""
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        raise GenerateError(f"{out} exists and is not a folder")
+    if not any(out.iterdir()):
+        return False
+    if not (out / "program.json").is_file():
+        raise GenerateError(f"{out} is not empty and holds no program maestro generated (no "
+                            "program.json): choose a new or empty folder")
+    if not replace:
+        raise GenerateError(f"{out} holds a program maestro generated: --force replaces it")
+    GeneratedProgram.load(out)  # a program.json maestro cannot read is not replaced
+    return True
 
 
 def _shared_variables(plan: Mapping[str, Any], strategy: str) -> list[str]:

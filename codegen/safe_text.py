@@ -38,6 +38,14 @@ def check_nf_name(name: str) -> str:
     return name
 
 
+def check_name(name: str, what: str) -> str:
+    """`name` if it can be a file name in a Makefile (NF_NAME_RULE), else UnsafeTextError."""
+    if not _NF_NAME.fullmatch(name):
+        raise UnsafeTextError(f"{what} cannot be used in a generated program: {name!r} must be "
+                              f"{NF_NAME_RULE}")
+    return name
+
+
 def check_define(name: str, value: str) -> None:
     """UnsafeTextError unless -D name=value can be written into a Makefile."""
     if not _IDENTIFIER.fullmatch(name):

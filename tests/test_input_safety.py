@@ -222,3 +222,60 @@ def test_the_cli_refuses_bad_input_in_one_line(argv, message, bad_files, capsys)
     assert status == 2, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert message in " ".join(err.split()), err
+
+
+# --- generate: the destination folder, the NF's own headers ---------------------------------------
+
+
+def test_generate_refuses_a_folder_that_holds_something_else(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "Makefile").write_text("all:\n\techo mine\n")
+    with pytest.raises(GenerateError, match="is not empty and holds no program maestro generated"):
+        generate("fw", fw_plan(), analysis("fw"), folder)
+    assert (folder / "Makefile").read_text() == "all:\n\techo mine\n"  # untouched
+
+
+def test_generate_replaces_a_program_only_with_force_and_lists_only_its_files(tmp_path, capsys):
+    import json
+
+    out, plan_file = tmp_path / "prog", tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(fw_plan()))
+    argv = ["generate", "fw", "--plan", str(plan_file), "--analysis", FW_JSON, "--out", str(out)]
+    assert maestro(argv) == 0
+    (out / "nf" / "other.c").write_text("int foreign;\n")  # not the program's
+    assert maestro(argv) == 2
+    assert "--force replaces it" in capsys.readouterr().err
+    assert maestro([*argv, "--force"]) == 0
+    program = GeneratedProgram.load(out)
+    assert "nf/other.c" not in program.files and "nf/fw.c" in program.files
+
+
+def header_nf(folder: Path, out_device: int) -> Path:
+    """An NF whose output device is a macro of a header in a subfolder."""
+    (folder / "lib").mkdir(parents=True, exist_ok=True)
+    (folder / "lib" / "out.h").write_text(f"#define OUT {out_device}\n")
+    (folder / "local.h").write_text('#include "lib/out.h"\n')
+    nf = folder / "hdr.c"
+    nf.write_text('#include "nf.h"\n#include "local.h"\nbool nf_init(void) { return true; }\n'
+                  "int nf_process(uint16_t d, uint8_t *p, uint16_t l, vigor_time_t t) {\n"
+                  "  (void)d; (void)p; (void)l; (void)t; return OUT;\n}\n")
+    return nf
+
+
+def test_local_headers_are_in_the_build_key_and_copied_into_the_program(tmp_path):
+    from codegen.program import run
+    from codegen.reference import run_reference
+    from codegen.traffic import generate as traffic
+
+    nf = header_nf(tmp_path / "src", 1)
+    packets = traffic("uniform", 4, 8, seed=1)
+    assert {r.output for r in run_reference(nf, packets).results} == {1}
+    header_nf(tmp_path / "src", 0)  # only the header changes
+    assert {r.output for r in run_reference(nf, packets).results} == {0}
+    nop = analysis("nop")
+    doc = plan(nop, cores=2, nic="82599").to_json()
+    program = generate(nf, doc, nop, tmp_path / "prog")
+    assert {"nf/local.h", "nf/lib/out.h"} <= set(program.files)
+    build(program)
+    assert run(program, packets=packets, once=True).final["tx"] == len(packets)

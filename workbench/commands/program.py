@@ -12,7 +12,7 @@ from rich.console import Console
 
 from analyses.errors import MaestroError
 from analyses.nf_source import resolve_nf
-from codegen.generator import LOCK_KINDS, STRATEGIES, GeneratedProgram, generate
+from codegen.generator import LOCK_KINDS, STRATEGIES, GeneratedProgram, check_destination, generate
 from codegen.program import build, run
 from codegen.safe_text import check_nf_name
 from codegen.trace import read_trace
@@ -40,6 +40,8 @@ def register(subparsers) -> None:
                      "writer, read mode first), object (a read-write lock per object), global")
     gen.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
                      help="override an NF config macro (repeatable)")
+    gen.add_argument("--force", action="store_true",
+                     help="replace the program DIR holds (a folder holding anything else is refused)")
     gen.set_defaults(func=run_generate)
 
     bld = subparsers.add_parser("build", help="build a generated program (make)")
@@ -97,9 +99,10 @@ def run_generate(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise MaestroError(f"cannot read plan {args.plan}: {exc}") from None
     check_nf_name(resolve_nf(args.nf).name)  # before a long analysis
+    check_destination(args.out, args.force)
     analysis = load_analysis(args.nf, args.analysis)
     program = generate(args.nf, plan, analysis, args.out, strategy=args.strategy, lock=args.locks,
-                       defines=parse_defines(args.defines))
+                       defines=parse_defines(args.defines), replace=args.force)
     print(f"wrote {len(program.files)} files to {program.directory} "
           f"({program.nf}, strategy {program.strategy}, {program.cores} cores, plan {program.digest})")
     return 0
