@@ -111,6 +111,9 @@ class Workbench(App):
         self.keymap_path = keymap_file() if keymap_path is _DEFAULT else keymap_path
         self.keymap: dict[str, str] = {}
         self.startup_errors: list[str] = []
+        #: Program folders generated in this run of the app: make and the
+        #: executable run there without asking (a session's folders are asked about).
+        self.trusted_programs: set[Path] = set()
         if session is None and self.session_path and self.session_path.exists():
             try:
                 session = Session.load(self.session_path)
@@ -240,7 +243,8 @@ class Workbench(App):
 
     def on_generate_screen_generated(self, message: GenerateScreen.Generated) -> None:
         if message.plan is self.session.plan:
-            self.session = self.session.with_result("generate", message.program.to_json())
+            self.session = self.session.with_program(message.program)
+            self.trusted_programs.add(message.program.directory)
 
     def on_run_screen_result(self, message: RunScreen.Result) -> None:
         basis = self.session.results.get("generate")
