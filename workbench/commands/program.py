@@ -5,7 +5,6 @@ import argparse
 import json
 import re
 import tempfile
-import threading
 from pathlib import Path
 
 from rich.console import Console
@@ -132,13 +131,11 @@ def run_run(args: argparse.Namespace) -> int:
                     if event["type"] == "final" else "")
             print(f"{event['t']:6.1f}s  {cores}  total {event['mpps']:6.2f} Mpps{tail}", flush=True)
 
-    cancel = threading.Event()
     try:
         run(program, packets=packets, eal_args=args.eal,
-            seconds=args.seconds, once=args.seconds == 0, interval=args.interval, on_event=show,
-            cancel=cancel)
+            seconds=args.seconds, once=args.seconds == 0, interval=args.interval, on_event=show)
     except KeyboardInterrupt:
-        cancel.set()
+        return 0  # stopped early: the program's final line was printed
     return 0
 
 
