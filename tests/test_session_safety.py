@@ -70,12 +70,15 @@ def hostile_program(tmp_path):
 def test_a_session_program_is_used_only_while_its_files_match(tmp_path):
     program, _ = hostile_program(tmp_path)
     forged = Session(nf="fw").with_result("generate", program.to_json()).with_result("build", {"ok": True})
-    assert forged.program is None and not forged.built  # no digest recorded: not used
-    assert "no longer holds the files" in forged.program_problem
+    reloaded = Session.from_json(forged.to_json())  # no digest recorded: not used
+    assert reloaded.program is None and not reloaded.built and "build" not in reloaded.results
+    assert "no longer holds the files" in reloaded.warnings[0]
     session = Session(nf="fw").with_program(program).with_result("build", {"ok": True})
-    assert session.program == program and session.built
+    reloaded = Session.from_json(session.to_json())
+    assert reloaded.program == program and reloaded.built and not reloaded.warnings
     (program.directory / "config.c").write_text("/* edited */\n")
-    assert session.program is None and not session.built
+    assert not session.built  # the executable is not built from these files
+    assert Session.from_json(session.to_json()).program is None
 
 
 @pytest.mark.asyncio

@@ -117,6 +117,7 @@ class Workbench(App):
         if session is None and self.session_path and self.session_path.exists():
             try:
                 session = Session.load(self.session_path)
+                self.startup_errors.extend(session.warnings)
             except MaestroError as exc:
                 self.startup_errors.append(str(exc))
         self.set_reactive(Workbench.session, session or Session())
@@ -285,6 +286,8 @@ class Workbench(App):
         """Resume `session` at its step."""
         self.session_path = path or self.session_path
         self.session = session
+        for warning in session.warnings:
+            self.notify(warning, severity="warning", timeout=10)
         target = session.step if session.step in STEP_SCREENS and not step(session.step).blocked(session) \
             else "load"
         await self.switch_mode(target)

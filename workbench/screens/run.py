@@ -214,7 +214,7 @@ class RunScreen(StepScreen):
             return None
         program = self.session.program
         if program is None:
-            self.notify(self.session.program_problem or "Generate the program first (5).", severity="warning")
+            self.notify("Generate the program first (5).", severity="warning")
             return None
         if not self._trusted(program, task):
             return None
