@@ -279,3 +279,14 @@ def test_local_headers_are_in_the_build_key_and_copied_into_the_program(tmp_path
     assert {"nf/local.h", "nf/lib/out.h"} <= set(program.files)
     build(program)
     assert run(program, packets=packets, once=True).final["tx"] == len(packets)
+
+
+def test_bench_names_its_temporary_folder_after_the_nf_stem(tmp_path):
+    """`maestro bench path/with/slash.c` built the folder name from the
+    argument (a FileNotFoundError traceback)."""
+    from codegen.bench import bench
+
+    nf = tmp_path / "path" / "with" / "fw.c"
+    nf.parent.mkdir(parents=True)
+    nf.write_text(FW_SOURCE.read_text())
+    assert bench(str(nf), analysis("fw"), cores=[1], strategies=[], traffic=[]) == []
