@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages run test lint bench bench-seq bench-analysis bench-programs clean bench-plan verify-samples
+.PHONY: setup system-packages run test lint fuzz bench bench-seq bench-analysis bench-programs clean bench-plan verify-samples
 
 setup: system-packages $(STAMP)
 
@@ -36,6 +36,12 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -n 2 -q
+
+# Long fuzzing round (make test runs a short one): C packet parsers on random
+# frames under ASan + UBSan for FUZZ_SECONDS, many more hypothesis examples.
+FUZZ_SECONDS ?= 300
+fuzz: setup
+	MAESTRO_FUZZ_SECONDS=$(FUZZ_SECONDS) MAESTRO_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 # Static checks: undefined names, unused imports, syntax errors.
 lint: setup

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,35 @@ def spec_summary(nf: NFSource) -> str:
 def define_flags(defines: Mapping[str, object] | None) -> list[str]:
     """-D flags for config macros (`{"FW_CAPACITY": 1024}`)."""
     return [f"-D{k}={v}" for k, v in sorted((defines or {}).items())]
+
+
+def local_headers(nf: NFSource, defines: Mapping[str, object] | None = None) -> list[Path]:
+    """The headers the NF includes from outside maestro's runtime and the
+    system (its own `#include "x.h"`, nested ones too), as gcc's
+    preprocessor finds them: builds depend on them like on the NF itself.
+    [] when the NF does not preprocess (its compilation reports why)."""
+    result = subprocess.run(["gcc", "-E", "-H", "-o", os.devnull, f"-I{INCLUDE_DIR}",
+                             *define_flags(defines), str(nf.path)], capture_output=True, text=True)
+    if result.returncode != 0:
+        return []
+    headers = []
+    for line in result.stderr.splitlines():
+        match = re.match(r"^\.+ (.+)$", line)  # one dot per nesting level
+        if not match:
+            continue
+        path = Path(match.group(1))
+        path = (nf.path.parent / path if not path.is_absolute() else path).resolve()
+        outside = not path.is_relative_to(nf.path.parent)
+        if path.is_relative_to(INCLUDE_DIR.resolve()) or (outside and _system_header(path)):
+            continue
+        if path not in headers:
+            headers.append(path)
+    return headers
+
+
+def _system_header(path: Path) -> bool:
+    """Whether a header is the compiler's or the system's (not the NF's)."""
+    return str(path).startswith(("/usr/", "/lib/", "/opt/"))
 
 
 def build_key(*parts: object) -> str:

@@ -46,6 +46,7 @@ from analyses.nf_source import (
     build_key,
     compile_nf,
     define_flags,
+    local_headers,
     private_path,
     resolve_nf,
 )
@@ -185,7 +186,7 @@ def build_shared_object(nf: NFSource, *, opt: str, defines: Mapping[str, object]
     """nf.so for angr (checked against the contract first)."""
     flags = [*BASE_CFLAGS, opt, "-fPIC", "-shared", "-fno-stack-protector",
              f"-I{INCLUDE_DIR}", *define_flags(defines)]
-    out_dir = out_root / "analysis" / f"{nf.name}-{build_key(nf.path, *RUNTIME_HEADERS, flags)}"
+    out_dir = out_root / "analysis" / f"{nf.name}-{build_key(nf.path, *local_headers(nf, defines), *RUNTIME_HEADERS, flags)}"
     so = out_dir / f"{nf.name}.so"
     if so.is_file():
         return so

@@ -60,7 +60,8 @@ def bench(nf: str, analysis: Analysis, *, cores: list[int], strategies: list[str
         raise MaestroError(f"unknown strategies {unknown} (one of {', '.join(STRATEGIES)})")
     traces = {t: make_traffic(t, flows, packets, seed=1) for t in traffic}
     rows: list[BenchRow] = []
-    with tempfile.TemporaryDirectory(prefix=f"maestro-bench-{nf}-") as tmp:
+    # nf may be a path: only its stem goes into the folder name
+    with tempfile.TemporaryDirectory(prefix=f"maestro-bench-{Path(nf).stem}-") as tmp:
         for name in strategies:
             program_strategy, lock, planner_strategy = STRATEGIES[name]
             for n in ([1] if name == "seq" else cores):

@@ -26,8 +26,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from analyses.errors import MaestroError
 from analyses.model import Analysis
-from analyses.nf_source import NFSource, define_flags, resolve_nf
+from analyses.nf_source import NFSource, local_headers, resolve_nf
 from codegen.runtime import RUNTIME_DIR, STATE_DIR
+from codegen.safe_text import c_comment, c_string, check_name, check_nf_name, makefile_define_flags
 
 #: Strategies a program can be generated for (plan strategies map onto them).
 STRATEGIES = ("seq", "sn", "locks", "tm")
@@ -86,9 +87,28 @@ class GeneratedProgram:
             doc = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise GenerateError(f"{path}: not a generated program ({exc})") from None
-        doc["directory"] = Path(directory)
-        doc["files"] = tuple(doc["files"])
-        return cls(**doc)
+        try:
+            return cls.from_json(doc, Path(directory))
+        except (MaestroError, KeyError, TypeError, ValueError) as exc:
+            raise GenerateError(f"{path}: not a generated program ({exc})") from None
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any], directory: Path) -> "GeneratedProgram":
+        """The program a program.json document describes, checked: its NF name
+        and strategy are ones maestro writes, its files lie inside the folder."""
+        if not isinstance(doc, Mapping):
+            raise TypeError("a JSON object is expected")
+        strategy = str(doc["strategy"])
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}")
+        files = tuple(str(f) for f in doc["files"])
+        outside = [f for f in files if Path(f).is_absolute() or ".." in Path(f).parts]
+        if outside:
+            raise ValueError(f"file {outside[0]!r} lies outside the program folder")
+        defines = {str(k): str(v) for k, v in (doc.get("defines") or {}).items()}
+        makefile_define_flags(defines)  # the names and values a Makefile can hold
+        return cls(directory, check_nf_name(str(doc["nf"])), strategy, str(doc["lock"]),
+                   int(doc["cores"]), int(doc["devices"]), str(doc["digest"]), files, defines)
 
 
 def plan_digest(plan: Mapping[str, Any]) -> str:
@@ -123,14 +143,58 @@ def generate(
     strategy: str | None = None,
     lock: str = "maestro",
     defines: Mapping[str, object] | None = None,
+    replace: bool = True,
 ) -> GeneratedProgram:
     """Write the program of `plan` for `nf` into out_dir (see module doc).
+
+    out_dir must be new, empty, or hold a program maestro generated, which
+    is replaced only when `replace` is set (`maestro generate --force`).
 
     strategy: seq (one core, no synchronisation), sn, locks or tm; by default
     the plan's.  lock: the locks strategy's granularity (maestro, object,
     global).  For sn, every object must be sharded or replicated.
     """
     source = nf if isinstance(nf, NFSource) else resolve_nf(nf)
+    check_nf_name(source.name)  # it names nf/<name>.c in the Makefile
+    check_plan(plan)
+    check_destination(Path(out_dir), replace)
+    try:
+        context = _context(source, plan, analysis, strategy, lock, defines)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise GenerateError(f"the plan is malformed ({type(exc).__name__}: {exc})") from None
+    try:
+        return _write(source, plan, analysis, Path(out_dir), context, lock, defines)
+    except OSError as exc:
+        raise GenerateError(f"cannot write the program into {out_dir}: "
+                            f"{exc.strerror or exc} ({exc.filename or out_dir})") from None
+
+
+def check_plan(plan: Any) -> None:
+    """GenerateError naming the first field of a plan document that is not
+    what `maestro plan --json` writes (types and ranges)."""
+    if not isinstance(plan, Mapping):
+        raise GenerateError(f"the plan is not a JSON object (got {type(plan).__name__}): "
+                            "expected the output of maestro plan --json")
+    cores = plan.get("cores")
+    if isinstance(cores, bool) or not isinstance(cores, int) or not 1 <= cores <= 64:
+        raise GenerateError(f"the plan's \"cores\" is {cores!r}: expected an integer in 1..64")
+    for name, kind in (("objects", list), ("rss", Mapping), ("reta", list)):
+        if name in plan and plan[name] is not None and not isinstance(plan[name], kind):
+            raise GenerateError(f"the plan's {name!r} is a {type(plan[name]).__name__}, "
+                                f"not a JSON {'array' if kind is list else 'object'}")
+    for index, obj in enumerate(plan.get("objects") or []):
+        if not isinstance(obj, Mapping) or not isinstance(obj.get("name"), str):
+            raise GenerateError(f"the plan's objects[{index}] has no \"name\"")
+    reta = plan.get("reta") or []
+    if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < cores for c in reta):
+        raise GenerateError(f"the plan's \"reta\" holds an entry that is not a core in 0..{cores - 1}")
+    if len(reta) > 512 or (reta and len(reta) & (len(reta) - 1)):
+        raise GenerateError(f"the plan's \"reta\" has {len(reta)} entries: expected a power of 2 up to 512")
+
+
+def _context(source: NFSource, plan: Mapping[str, Any], analysis: Analysis, strategy: str | None,
+             lock: str, defines: Mapping[str, object] | None) -> dict[str, Any]:
+    """What the templates are rendered with (GenerateError for what cannot be generated)."""
     strategy = program_strategy(plan, strategy)
     if lock not in LOCK_KINDS:
         raise GenerateError(f"unknown lock granularity {lock!r} (one of {', '.join(LOCK_KINDS)})")
@@ -147,31 +211,85 @@ def generate(
         "strategy_enum": _STRATEGY_ENUM[strategy], "lock_enum": LOCK_KINDS[lock],
         "cores": cores, "devices": analysis.devices, "objects": objects, "keys": keys,
         "key_len": key_len, "rss_l4": rss_l4, "reta": reta, "program": f"nf-{strategy}",
-        "nf_defines": " ".join(define_flags(defines)), "shared_variables": shared_variables,
+        "nf_defines": makefile_define_flags(defines), "shared_variables": shared_variables,
         "state_sources": [p.stem for p in sorted(STATE_DIR.glob("*.c"))],
     }
-    out = Path(out_dir)
+    context["nf_header_files"] = nf_headers(source, defines)
+    context["nf_headers"] = " ".join(name for name, _ in context["nf_header_files"])
+    return context
+
+
+def _write(source: NFSource, plan: Mapping[str, Any], analysis: Analysis, out: Path,
+           context: dict[str, Any], lock: str, defines: Mapping[str, object] | None) -> GeneratedProgram:
+    """Write the program's files into `out` (see the module doc); the
+    program's files are exactly those written (nothing else in the folder)."""
+    strategy, cores, digest = context["strategy_name"], context["cores"], context["digest"]
+    written: list[str] = []
+
+    def put(name: str, text: str | None = None, copy_of: Path | None = None) -> None:
+        target = out / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if copy_of is not None:
+            shutil.copyfile(copy_of, target)
+        else:
+            target.write_text(text or "")
+        written.append(name)
+
     out.mkdir(parents=True, exist_ok=True)
     env = Environment(loader=FileSystemLoader(_TEMPLATES), undefined=StrictUndefined,
                       keep_trailing_newline=True)
-    (out / "config.c").write_text(env.get_template("config.c.j2").render(context))
-    (out / "Makefile").write_text(env.get_template("Makefile.j2").render(context))
-    (out / "nf").mkdir(exist_ok=True)
-    shutil.copyfile(source.path, out / "nf" / f"{source.name}.c")  # GeneratedProgram.nf_copy
+    env.filters.update(c_string=c_string, c_comment=c_comment)
+    put("config.c", env.get_template("config.c.j2").render(context))
+    put("Makefile", env.get_template("Makefile.j2").render(context))
+    put(f"nf/{source.name}.c", copy_of=source.path)  # GeneratedProgram.nf_copy
+    for name, header in context["nf_header_files"]:  # beside the copy, as the NF includes them
+        put(name, copy_of=header)
     for sub in _RUNTIME_DIRS:
-        target = out / "runtime" / sub
-        target.mkdir(parents=True, exist_ok=True)
         for path in sorted((RUNTIME_DIR / sub).iterdir()):
             if path.suffix in (".c", ".h", ".sh"):
-                shutil.copyfile(path, target / path.name)
-    (out / "plan.json").write_text(json.dumps(plan, indent=2))
-    files = tuple(sorted(str(p.relative_to(out)) for p in out.rglob("*")
-                         if p.is_file() and p.suffix in (".c", ".h", ".sh", ".json", "") and
-                         not p.name.startswith("nf-") and p.name not in ("program.json", "build.json")))
-    program = GeneratedProgram(out, source.name, strategy, lock, cores, analysis.devices,
-                               digest, files, {str(k): str(v) for k, v in (defines or {}).items()})
+                put(f"runtime/{sub}/{path.name}", copy_of=path)
+    put("plan.json", json.dumps(plan, indent=2))
+    program = GeneratedProgram(out, source.name, strategy, lock, cores, analysis.devices, digest,
+                               tuple(sorted(written)), {str(k): str(v) for k, v in (defines or {}).items()})
     (out / "program.json").write_text(json.dumps(program.to_json(), indent=2))
     return program
+
+
+def nf_headers(source: NFSource, defines: Mapping[str, object] | None) -> list[tuple[str, Path]]:
+    """(name in the program, header) for each local header the NF includes:
+    nf/<its path from the NF's folder>.  A header outside the NF's folder,
+    or with a name a Makefile cannot hold, is refused."""
+    folder = source.path.parent
+    out = []
+    for header in local_headers(source, defines):
+        if not header.is_relative_to(folder):
+            raise GenerateError(f"{source.path} includes {header}, outside the NF's folder: the "
+                                "program copies headers from the NF's folder (and below) only")
+        relative = header.relative_to(folder)
+        for part in relative.parts:
+            check_name(part, f"the header {relative}")
+        out.append((f"nf/{relative.as_posix()}", header))
+    return out
+
+
+def check_destination(out: Path, replace: bool) -> bool:
+    """Refuse to write into a folder holding anything but a maestro program,
+    or a program unless `replace` is set.  True: `out` holds a program to
+    replace (its files are overwritten; its executable, built from the old
+    files, is then refused by codegen.program.check_built until rebuilt)."""
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        raise GenerateError(f"{out} exists and is not a folder")
+    if not any(out.iterdir()):
+        return False
+    if not (out / "program.json").is_file():
+        raise GenerateError(f"{out} is not empty and holds no program maestro generated (no "
+                            "program.json): choose a new or empty folder")
+    if not replace:
+        raise GenerateError(f"{out} holds a program maestro generated: --force replaces it")
+    GeneratedProgram.load(out)  # a program.json maestro cannot read is not replaced
+    return True
 
 
 def _shared_variables(plan: Mapping[str, Any], strategy: str) -> list[str]:

@@ -18,6 +18,9 @@ ICMP = dpkt.ip.IP_PROTO_ICMP
 
 #: Ethernet + IPv4 + UDP headers of a minimal frame; 60 bytes with padding.
 MIN_FRAME = 60
+#: The longest frame generated programs carry (a jumbo frame; the simulated
+#: NIC's SIM_MAX_FRAME in codegen/runtime/dpdk/simnic.h).
+MAX_FRAME = 9216
 
 
 def mac_bytes(mac: str | bytes) -> bytes:

@@ -8,9 +8,13 @@ stats, final totals) to a callback, and returns them.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -21,6 +25,7 @@ from typing import Any, Callable, Sequence
 
 from analyses.errors import MaestroError
 from codegen.generator import GeneratedProgram
+from codegen.packets import MAX_FRAME
 from codegen.trace import TracePacket, write_replay
 
 LineCallback = Callable[[str], None]
@@ -42,20 +47,48 @@ def build(program: GeneratedProgram, *, log: LineCallback | None = None,
     sanitize: extra compiler flags such as "-fsanitize=address,undefined"
     (the build then uses -O1 and its own executable name is unchanged).
     cancel: when set, make and its compilers are stopped (BuildError)."""
+    with build_lock(program.directory):
+        return _build_locked(program, log, sanitize, jobs, cancel)
+
+
+@contextlib.contextmanager
+def build_lock(directory: Path):
+    """Hold an exclusive lock on the program folder while it builds, so two
+    builds of one folder (two `maestro build`, the workbench and the CLI)
+    run one after the other instead of interleaving make's outputs."""
+    with open(directory / BUILD_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+#: The lock file a build holds (not one of the program's files).
+BUILD_LOCK = ".build.lock"
+
+
+def _build_locked(program: GeneratedProgram, log: LineCallback | None, sanitize: str, jobs: int,
+                  cancel: threading.Event | None) -> Path:
     args = ["make", "-C", str(program.directory), f"-j{jobs}"]
     if sanitize:
         args += [f"SANITIZE={sanitize} -fno-omit-frame-pointer", "OPT=-O1"]
         subprocess.run(["make", "-C", str(program.directory), "clean"], capture_output=True)
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)  # its own group: cancel stops gcc too
+    stop = lambda p: os.killpg(p.pid, signal.SIGTERM)  # noqa: E731
     if cancel is not None:
-        _stop_when_set(cancel, process, lambda p: os.killpg(p.pid, signal.SIGTERM))
+        _stop_when_set(cancel, process, stop)
     lines = []
     assert process.stdout is not None
-    for line in process.stdout:
-        lines.append(line.rstrip("\n"))
-        if log:
-            log(lines[-1])
+    try:
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if log:
+                log(lines[-1])
+    except BaseException:  # interrupted (SIGINT/SIGTERM): make and gcc stop too
+        _end_process(process, stop)
+        raise
     code = process.wait()
     if cancel is not None and cancel.is_set():
         raise BuildError(f"building {program.directory} was cancelled")
@@ -107,11 +140,26 @@ class RunResult:
     stderr: str = ""
 
 
+_RUN_NUMBERS = itertools.count()
+
+
 def simulated_eal_args(cores: int, devices: int) -> list[str]:
-    """EAL arguments for a run without NIC or hugepages (net_null ports)."""
+    """EAL arguments for a run without NIC or hugepages (net_null ports);
+    each run its own file prefix (its runtime folder is removed after it)."""
     return ["--no-huge", "--no-pci", "--no-shconf", "-m", "1024", "-l", f"0-{cores - 1}",
             *(f"--vdev=net_null{d}" for d in range(devices)), "--log-level=error",
-            f"--file-prefix=maestro{os.getpid()}"]
+            f"--file-prefix=maestro{os.getpid()}-{next(_RUN_NUMBERS)}"]
+
+
+def dpdk_runtime_dir(eal_args: Sequence[str]) -> Path | None:
+    """The folder DPDK's EAL creates for a run with a --file-prefix (as
+    eal_create_runtime_dir does: /var/run/dpdk/PREFIX for root, else under
+    $XDG_RUNTIME_DIR or /tmp), None without a prefix."""
+    prefixes = [a.split("=", 1)[1] for a in eal_args if a.startswith("--file-prefix=")]
+    if not prefixes or "/" in prefixes[-1]:
+        return None
+    base = "/var/run" if os.getuid() == 0 else os.environ.get("XDG_RUNTIME_DIR", "/tmp")
+    return Path(base) / "dpdk" / prefixes[-1]
 
 
 def run(
@@ -139,6 +187,8 @@ def run(
     """
     executable = program.program
     check_built(program)
+    if packets is not None:
+        check_frames(packets)
     with tempfile.TemporaryDirectory(prefix="maestro-run-") as tmp:
         app_args = []
         if packets is not None:
@@ -156,8 +206,22 @@ def run(
         if dump_assignment is not None:  # the simulated NIC's RSS hash, RETA index, queue per packet
             app_args += ["--dump-assignment", str(dump_assignment)]
         eal = list(eal_args) if eal_args else simulated_eal_args(program.cores, program.devices)
-        return _stream([str(executable), *eal, "--", *app_args], on_event, cancel, timeout,
-                       results)
+        try:
+            return _stream([str(executable), *eal, "--", *app_args], on_event, cancel, timeout,
+                           results)
+        finally:
+            runtime = dpdk_runtime_dir(eal) if not eal_args else None  # only the prefix we chose
+            if runtime is not None:
+                shutil.rmtree(runtime, ignore_errors=True)
+
+
+def check_frames(packets: Sequence[TracePacket]) -> None:
+    """RunError naming the first packet longer than the simulated NIC carries
+    (MAX_FRAME bytes), before anything runs."""
+    for index, packet in enumerate(packets):
+        if len(packet.data) > MAX_FRAME:
+            raise RunError(f"packet {index}: {len(packet.data)} bytes; the simulated NIC carries "
+                           f"frames of up to {MAX_FRAME} bytes")
 
 
 def _stop_when_set(cancel: threading.Event, process: subprocess.Popen, stop) -> None:
@@ -173,6 +237,18 @@ def _stop_when_set(cancel: threading.Event, process: subprocess.Popen, stop) -> 
                 return
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+def _end_process(process: subprocess.Popen, stop) -> None:
+    """Stop a child that is still running with stop(process), then kill it
+    if it has not exited within 10 s; reap it either way."""
+    if process.poll() is None:
+        try:
+            stop(process)
+            process.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            process.kill()
+    process.wait()
 
 
 def _set_after(seconds: float) -> threading.Event:
@@ -196,20 +272,38 @@ def _stream(args: list[str], on_event, cancel, timeout, results) -> RunResult:
     if timeout is not None:
         _stop_when_set(_set_after(timeout), process, interrupt)
     assert process.stdout is not None
-    for line in process.stdout:
+
+    def read_events() -> None:
+        for line in process.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # DPDK's own chatter
+            kind = event.get("type")
+            if kind == "config":
+                result.config = event
+            elif kind == "stats":
+                result.stats.append(event)
+            elif kind == "final":
+                result.final = event
+            if on_event:
+                on_event(event)
+
+    try:
+        read_events()
+    except KeyboardInterrupt:
+        # SIGINT/SIGTERM to us: the program stops cleanly and prints its
+        # totals, which are passed on before the interrupt goes on.
         try:
-            event = json.loads(line)
-        except ValueError:
-            continue  # DPDK's own chatter
-        kind = event.get("type")
-        if kind == "config":
-            result.config = event
-        elif kind == "stats":
-            result.stats.append(event)
-        elif kind == "final":
-            result.final = event
-        if on_event:
-            on_event(event)
+            if process.poll() is None:
+                interrupt(process)
+            read_events()
+        finally:
+            _end_process(process, interrupt)
+        raise
+    except BaseException:
+        _end_process(process, interrupt)
+        raise
     code = process.wait()
     reader.join(timeout=5)
     result.stderr = "".join(stderr_chunks)

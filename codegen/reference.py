@@ -25,6 +25,7 @@ from analyses.nf_source import (
     build_key,
     compile_nf,
     define_flags,
+    local_headers,
     private_path,
     resolve_nf,
 )
@@ -124,7 +125,7 @@ def build_reference(
     flags = [*BASE_CFLAGS, *(SANITIZE_FLAGS if sanitize else ("-O2",)),
              f"-I{INCLUDE_DIR}", *define_flags(defines)]
     extra = [str(SEQ_TRACE_SOURCE), *(f"-Wl,--wrap={f}" for f in sorted(STATE_API | HELPER_API))] if trace else []
-    key = build_key(nf.path, SEQ_RUNNER_SOURCE, SEQ_TRACE_SOURCE, *STATE_SOURCES, *RUNTIME_HEADERS,
+    key = build_key(nf.path, *local_headers(nf, defines), SEQ_RUNNER_SOURCE, SEQ_TRACE_SOURCE, *STATE_SOURCES, *RUNTIME_HEADERS,
                     flags, extra)
     out_dir = build_root() / "seq" / f"{nf.name}-{key}"
     exe = out_dir / "runner"

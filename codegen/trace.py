@@ -12,6 +12,8 @@ Replay format (all little-endian):
 """
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from functools import partial
@@ -48,6 +50,8 @@ def write_replay(path: str | Path, packets: Sequence[TracePacket]) -> None:
             raise TraceError(
                 f"packet {index}: device {pkt.device} / length {len(pkt.data)} out of range"
             )
+        if not 0 <= pkt.time_ns < 1 << 64:
+            raise TraceError(f"packet {index}: time {pkt.time_ns} ns out of range")
         chunks.append(_REPLAY_RECORD.pack(pkt.time_ns, pkt.device, len(pkt.data)))
         chunks.append(pkt.data)
     Path(path).write_bytes(b"".join(chunks))
@@ -167,10 +171,7 @@ def read_trace(path: str | Path) -> list[TracePacket]:
     (0-based) packet index, never a parser traceback.
     """
     path = Path(path)
-    try:
-        buf = path.read_bytes()
-    except OSError as exc:
-        raise TraceError(f"{path}: cannot read trace: {exc.strerror or exc}") from exc
+    buf = _read_bounded(path)
     try:
         if buf[:4] == _SHB_MAGIC:
             return _PcapngReader(path, buf).read()
@@ -182,6 +183,30 @@ def read_trace(path: str | Path) -> list[TracePacket]:
     raise TraceError(
         f"{path}: packet 0: not a pcap or pcapng file (starts with {buf[:4].hex() or 'nothing'})"
     )
+
+
+#: The largest trace file read into memory (a device such as /dev/zero, or a
+#: FIFO, is refused before reading: it may never end).
+MAX_TRACE_BYTES = 8 << 30
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_TRACE_BYTES (TraceError otherwise)."""
+    try:
+        with path.open("rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise TraceError(f"{path}: packet 0: not a regular file (a device, FIFO or folder "
+                                 "cannot be a trace)")
+            if info.st_size > MAX_TRACE_BYTES:
+                raise TraceError(f"{path}: {info.st_size} bytes; traces of up to {MAX_TRACE_BYTES} "
+                                 "bytes are read")
+            buf = f.read(MAX_TRACE_BYTES + 1)  # bounded even if the file grows meanwhile
+    except OSError as exc:
+        raise TraceError(f"{path}: cannot read trace: {exc.strerror or exc}") from exc
+    if len(buf) > MAX_TRACE_BYTES:
+        raise TraceError(f"{path}: more than {MAX_TRACE_BYTES} bytes; not read")
+    return buf
 
 
 # --- pcapng reading -----------------------------------------------------------
@@ -328,6 +353,9 @@ class _PcapngReader:
         if caplen < origlen:
             raise self.fail(f"truncated packet: only {caplen} of {origlen} bytes captured")
         time_ns = ticks * info.scale_num // info.scale_den + info.offset_ns
+        if not 0 <= time_ns < 1 << 64:  # a negative or huge if_tsoffset
+            raise self.fail(f"time {time_ns} ns (interface {iface}'s if_tsoffset "
+                            f"{info.offset_ns // _NS} s) is not in 0..2^64-1 ns")
         self.packets.append(TracePacket(iface, time_ns, block[start : start + caplen]))
 
     _HANDLERS = {

@@ -33,6 +33,7 @@ index arrays into those frames, so 1M packets take about a second.
 from __future__ import annotations
 
 import ipaddress
+import math
 import struct
 from collections import Counter
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ import dpkt
 import numpy as np
 
 from analyses.errors import MaestroError
-from codegen.packets import MIN_FRAME, TCP, UDP, FiveTuple, flow_packet, mac_bytes
+from codegen.packets import MAX_FRAME, MIN_FRAME, TCP, UDP, FiveTuple, flow_packet, mac_bytes
 from codegen.trace import TracePacket
 
 PROFILES = ("uniform", "zipf", "churn", "sessions", "malformed")
@@ -176,17 +177,17 @@ class _Options:
             (self.packets < 0, f"packets must be >= 0, got {self.packets}"),
             (self.flows < 1, f"flows must be >= 1, got {self.flows}"),
             (self.devices < 1, f"devices must be >= 1, got {self.devices}"),
-            (self.zipf_s < 0, f"zipf_s must be >= 0, got {self.zipf_s}"),
-            (self.churn is not None and self.churn < 0,
-             f"churn must be >= 0 flows/s, got {self.churn}"),
-            (not self.rate_pps > 0, f"rate_pps must be > 0, got {self.rate_pps}"),
+            (not 0 <= self.zipf_s < math.inf, f"zipf_s must be finite and >= 0, got {self.zipf_s}"),
+            (self.churn is not None and not 0 <= self.churn < math.inf,
+             f"churn must be finite and >= 0 flows/s, got {self.churn}"),
+            (not 0 < self.rate_pps < math.inf, f"rate_pps must be finite and > 0, got {self.rate_pps}"),
             (not 0 <= self.proto_mix <= 1, f"proto_mix must be in [0, 1], got {self.proto_mix}"),
             (not 0 <= self.inbound_share <= 1,
              f"inbound_share must be in [0, 1], got {self.inbound_share}"),
             (not 0 <= self.malformed_fraction <= 1,
              f"malformed_fraction must be in [0, 1], got {self.malformed_fraction}"),
-            (not MIN_FRAME <= self.size <= 0xFFFF,
-             f"size must be in {MIN_FRAME}..65535, got {self.size}"),
+            (not MIN_FRAME <= self.size <= MAX_FRAME,
+             f"size must be in {MIN_FRAME}..{MAX_FRAME}, got {self.size}"),
             (self.start_ns < 0, f"start_ns must be >= 0, got {self.start_ns}"),
         ]
         for bad, message in problems:

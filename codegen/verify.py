@@ -494,7 +494,10 @@ def prepare(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "mae
     from analyses.symbex import explore
     from codegen.generator import generate
     from codegen.program import build
+    from analyses.nf_source import resolve_nf
+    from codegen.safe_text import check_nf_name
 
+    check_nf_name(resolve_nf(nf).name)  # refused before a long analysis
     exploration = explore(nf, defines=defines) if explore_paths else None
     analysis = build_report(exploration) if exploration else analysis or analyze(nf, defines=defines)
     planner_strategy = {"auto": "auto", "sn": "shared-nothing", "locks": "locks",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,8 +31,9 @@ def verify_one(nf: str, defines: dict[str, str], path_seconds: float) -> dict:
     from codegen.verify import full_sharded_tables, prepare, verify_traffics
 
     started = time.perf_counter()
-    prepared = prepare(nf, cores=2, defines=defines or None)
-    [(sent, verdict, _)] = verify_traffics(prepared, ["paths"], packets=0, path_seconds=path_seconds)
+    with tempfile.TemporaryDirectory(prefix="maestro-verify-") as tmp:  # no folder left behind
+        prepared = prepare(nf, cores=2, defines=defines or None, out_dir=Path(tmp) / nf)
+        [(sent, verdict, _)] = verify_traffics(prepared, ["paths"], packets=0, path_seconds=path_seconds)
     cov = verdict.reference_coverage
     reached = {d: len(cov.reached.get(d, [])) for d in cov.paths}
     total = {d: len(ids) for d, ids in cov.paths.items()}

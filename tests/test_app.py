@@ -122,7 +122,7 @@ async def test_help_lists_the_flow_and_keys():
 
 
 @pytest.mark.asyncio
-async def test_palette_offers_only_what_applies():
+async def test_palette_offers_only_what_applies(tmp_path):
     app = Workbench(keymap_path=None)
     async with app.run_test(size=(100, 30)) as pilot:
         titles = [c.title for c in app.palette_commands()]
@@ -143,16 +143,22 @@ async def test_palette_offers_only_what_applies():
         await pilot.pause()
         titles = [c.title for c in app.palette_commands()]
         assert "Generate fw's program now" in titles and "Build fw's program" not in titles
-        program = {"directory": "/nowhere", "nf": "fw", "strategy": "sn", "lock": "maestro", "cores": 2,
-                   "devices": 2, "digest": "x", "files": ["config.c"]}
-        app.session = app.session.with_result("generate", program)
+        from codegen.generator import generate
+        from codegen.program import BUILD_STAMP, program_digest
+
+        program = generate("fw", app.session.plan.to_json(), fixture("fw"), tmp_path / "fw")
+        app.session = app.session.with_program(program)
         await pilot.pause()
         titles = [c.title for c in app.palette_commands()]
         assert "Build fw's program" in titles and "Run fw's program" not in titles
+        # what a build leaves (the palette reads it; nothing here runs the executable)
+        program.program.write_text("")
+        (program.directory / BUILD_STAMP).write_text(json.dumps(
+            {"program_digest": program_digest(program), "executable": program.program.name}))
         app.session = app.session.with_result("build", {"ok": True})
         await pilot.pause()
         assert "Run fw's program" in [c.title for c in app.palette_commands()]
-        app.session = app.session.with_result("generate", program)  # a new program is not built
+        app.session = app.session.with_program(program)  # a new program is not built
         assert not app.session.built and "build" not in app.session.results
 
         provider = WorkbenchCommands(app.screen)

@@ -11,7 +11,10 @@ FIXTURES = Path(__file__).parent / "fixtures" / "analysis"
 
 
 def run_cli(capsys, *argv):
-    status = main(list(argv))
+    try:
+        status = main(list(argv))
+    except SystemExit as exc:  # refused by the argument parser
+        status = exc.code
     out, err = capsys.readouterr()
     return status, out, err
 
@@ -57,7 +60,8 @@ def test_lock_plan_shows_the_conflict(capsys):
     (["plan", "bridge", "--cores", "4", "--strategy", "shared-nothing"], "cannot honour --strategy"),
     (["plan", "fw", "--cores", "4", "--set", "flow_map"], "expected OBJECT=DECISION"),
     (["plan", "fw", "--cores", "4", "--set", "flow_map=replicate"], "written while processing"),
-    (["plan", "fw", "--cores", "0"], "cores must be"),
+    (["plan", "fw", "--cores", "0"], "--cores: 0 must be >= 1"),
+    (["plan", "fw", "--cores", "1024"], "cores must be in 1..512"),
 ])
 def test_refusals_are_one_line_errors(capsys, argv, message):
     nf = argv[1]

@@ -111,9 +111,13 @@ class Workbench(App):
         self.keymap_path = keymap_file() if keymap_path is _DEFAULT else keymap_path
         self.keymap: dict[str, str] = {}
         self.startup_errors: list[str] = []
+        #: Program folders generated in this run of the app: make and the
+        #: executable run there without asking (a session's folders are asked about).
+        self.trusted_programs: set[Path] = set()
         if session is None and self.session_path and self.session_path.exists():
             try:
                 session = Session.load(self.session_path)
+                self.startup_errors.extend(session.warnings)
             except MaestroError as exc:
                 self.startup_errors.append(str(exc))
         self.set_reactive(Workbench.session, session or Session())
@@ -240,7 +244,8 @@ class Workbench(App):
 
     def on_generate_screen_generated(self, message: GenerateScreen.Generated) -> None:
         if message.plan is self.session.plan:
-            self.session = self.session.with_result("generate", message.program.to_json())
+            self.session = self.session.with_program(message.program)
+            self.trusted_programs.add(message.program.directory)
 
     def on_run_screen_result(self, message: RunScreen.Result) -> None:
         basis = self.session.results.get("generate")
@@ -281,6 +286,8 @@ class Workbench(App):
         """Resume `session` at its step."""
         self.session_path = path or self.session_path
         self.session = session
+        for warning in session.warnings:
+            self.notify(warning, severity="warning", timeout=10)
         target = session.step if session.step in STEP_SCREENS and not step(session.step).blocked(session) \
             else "load"
         await self.switch_mode(target)

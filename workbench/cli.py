@@ -8,12 +8,17 @@ can fix (`MaestroError`) are printed as one clear message, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 
 from rich.console import Console
+from rich.markup import escape
 
 from analyses.errors import MaestroError
 from workbench.commands import COMMANDS
+from workbench.commands.argtypes import OneLineParser
 
 #: Console for diagnostics; results go to stdout, messages to stderr.
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -21,7 +26,7 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="maestro",
         description="Parallelize a sequential C network function: analyze, plan, "
         "generate, build, run and verify.",
@@ -36,13 +41,38 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `maestro`; returns the process exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with terminate_as_interrupt():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         stderr.print("[red]interrupted[/]")
         return 130
     except MaestroError as exc:
-        stderr.print(f"[red]error:[/] {exc}")
+        stderr.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
+    except MemoryError:
+        stderr.print("[red]error:[/] out of memory (use fewer packets or flows)")
+        return 2
+    except OSError as exc:  # a file the command was given: name it, no traceback
+        stderr.print(f"[red]error:[/] {escape(str(exc.filename or ''))}: {escape(exc.strerror or str(exc))}")
+        return 2
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt like SIGINT while the command runs, so
+    both stop it the same way: programs get SIGINT and print their totals,
+    temporary folders are removed (Python's default SIGTERM leaves them)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

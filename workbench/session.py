@@ -41,9 +41,12 @@ from analyses.errors import MaestroError
 from analyses.model import Analysis
 from analyses.planner import Plan
 from codegen.generator import GeneratedProgram
+from codegen.program import check_built, program_digest
 
 SCHEMA_VERSION = 1
 KIND = "maestro-session"
+#: The steps a session can be on (workbench/screens/steps.py).
+STEP_NAMES = ("load", "analyze", "inspect", "decide", "generate", "run")
 #: The results a new result of a stage makes stale.
 STALE_AFTER = {"generate": ("build", "run", "verify"), "build": ("run",)}
 
@@ -90,6 +93,53 @@ class PlanSettings:
                    str(doc.get("strategy", defaults.strategy)), dict(doc.get("overrides", {})))
 
 
+def schema_problems(doc: Mapping[str, Any]) -> list[str]:
+    """One message per field of a session document that breaks the schema
+    (types, enumerations, ranges); the analysis and plan are checked when
+    they are rebuilt."""
+    from analyses.nic import NICS
+    from analyses.planner import DECISIONS, STRATEGIES
+
+    problems = []
+
+    def expect(where: str, ok: bool, wanted: str, value: Any) -> bool:
+        if not ok:
+            problems.append(f"{where}: expected {wanted}, got {json.dumps(value)[:60]}")
+        return ok
+
+    nf = doc.get("nf")
+    expect("nf", nf is None or isinstance(nf, str) and nf != "", "a sample name or .c path, or null", nf)
+    expect("source_digest", isinstance(doc.get("source_digest", ""), str), "a string",
+           doc.get("source_digest"))
+    expect("step", _one_of(doc.get("step", "load"), STEP_NAMES), f"one of {', '.join(STEP_NAMES)}", doc.get("step"))
+    for name in ("analysis", "plan", "results"):
+        value = doc.get(name)
+        expect(name, value is None or isinstance(value, Mapping), "an object or null", value)
+    settings = {} if doc.get("settings") is None else doc["settings"]
+    if expect("settings", isinstance(settings, Mapping), "an object", settings):
+        cores = settings.get("cores", 1)
+        expect("settings.cores", isinstance(cores, int) and not isinstance(cores, bool) and 1 <= cores <= 64,
+               "an integer in 1..64", cores)
+        expect("settings.nic", _one_of(settings.get("nic", "e810"), NICS), f"one of {', '.join(NICS)}",
+               settings.get("nic"))
+        expect("settings.strategy", _one_of(settings.get("strategy", "auto"), STRATEGIES),
+               f"one of {', '.join(STRATEGIES)}", settings.get("strategy"))
+        overrides = {} if settings.get("overrides") is None else settings["overrides"]
+        if expect("settings.overrides", isinstance(overrides, Mapping), "an object", overrides):
+            for key, value in overrides.items():
+                expect(f"settings.overrides.{key}", _one_of(value, DECISIONS), f"one of {', '.join(DECISIONS)}", value)
+    results = doc.get("results") or {}
+    if isinstance(results, Mapping):
+        for stage, value in results.items():
+            expect(f"results.{stage}", isinstance(value, Mapping), "an object", value)
+    return problems
+
+
+def _one_of(value: Any, choices) -> bool:
+    """Whether `value` is one of the names `choices` (a list is not hashable: never)."""
+    return isinstance(value, str) and value in choices
+
+
 def source_digest(path: str | Path) -> str:
     """sha256 of a source file ('' when it cannot be read)."""
     try:
@@ -109,6 +159,8 @@ class Session:
     step: str = "load"
     results: Mapping[str, Any] = field(default_factory=dict)
     source_digest: str = ""
+    #: what loading the session left out, and why (not saved)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     # --- moving on ----------------------------------------------------------
 
@@ -132,6 +184,11 @@ class Session:
         """The plan computed for `settings`; later results are dropped."""
         return replace(self, plan=plan, settings=settings, results={})
 
+    def with_program(self, program: GeneratedProgram) -> "Session":
+        """The program just generated, with the digest of its files: a reopened
+        session uses its folder only while the files match (Session.program)."""
+        return self.with_result("generate", {**program.to_json(), "files_digest": program_digest(program)})
+
     def with_result(self, stage: str, doc: Mapping[str, Any]) -> "Session":
         """The result of a later stage (generate, build, run, verify); the
         results it makes stale (STALE_AFTER) are dropped."""
@@ -147,18 +204,38 @@ class Session:
         if not isinstance(doc, Mapping) or "directory" not in doc:
             return None
         try:
-            return GeneratedProgram(Path(doc["directory"]), str(doc["nf"]), str(doc["strategy"]),
-                                    str(doc["lock"]), int(doc["cores"]), int(doc["devices"]),
-                                    str(doc["digest"]), tuple(doc["files"]),
-                                    {str(k): str(v) for k, v in (doc.get("defines") or {}).items()})
-        except (KeyError, TypeError, ValueError, AttributeError):
+            return GeneratedProgram.from_json(doc, Path(str(doc["directory"])))
+        except (MaestroError, KeyError, TypeError, ValueError, AttributeError):
             return None
+
+    def untrusted_program(self) -> str:
+        """Why the recorded program folder may not be used ('' if it may):
+        a session is untrusted input, so its folder must hold exactly the
+        files the generation recorded (their digest, Session.with_program)."""
+        doc = self.results.get("generate")
+        if not isinstance(doc, Mapping) or "directory" not in doc:
+            return ""
+        program = self.program
+        if program is None:
+            return f"the session's generate result is malformed (folder {doc.get('directory')})"
+        if doc.get("files_digest") != program_digest(program):
+            return (f"{program.directory} no longer holds the files the session's generation recorded "
+                    "(changed, or not generated by maestro): generate the program again")
+        return ""
 
     @property
     def built(self) -> bool:
-        """Whether the generated program was built (and its build succeeded)."""
+        """Whether the generated program was built (its build succeeded) and
+        its executable was built from the program's files as they are now."""
         doc = self.results.get("build")
-        return self.program is not None and isinstance(doc, Mapping) and doc.get("ok") is True
+        program = self.program
+        if program is None or not isinstance(doc, Mapping) or doc.get("ok") is not True:
+            return False
+        try:
+            check_built(program)
+        except MaestroError:
+            return False
+        return True
 
     def at_step(self, step: str) -> "Session":
         return replace(self, step=step)
@@ -187,13 +264,17 @@ class Session:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> "Session":
-        """Rebuild from `to_json` output; SessionError names what is wrong."""
+        """Rebuild from `to_json` output; SessionError names what is wrong
+        (every bad field, checked against the schema of the module doc)."""
         if not isinstance(doc, Mapping) or doc.get("kind") != KIND:
             raise SessionError("not a maestro session (no \"kind\": \"maestro-session\")")
         if doc.get("schema") != SCHEMA_VERSION:
             raise SessionError(f"session schema {doc.get('schema')!r} is not {SCHEMA_VERSION}")
+        problems = schema_problems(doc)
+        if problems:
+            raise SessionError("malformed session: " + "; ".join(problems))
         try:
-            return cls(
+            session = cls(
                 nf=doc.get("nf"),
                 analysis=Analysis.from_json(doc["analysis"]) if doc.get("analysis") else None,
                 settings=PlanSettings.from_json(doc.get("settings") or {}),
@@ -202,8 +283,14 @@ class Session:
                 results=dict(doc.get("results") or {}),
                 source_digest=str(doc.get("source_digest", "")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SessionError(f"malformed session: {type(exc).__name__}: {exc}") from None
+        problem = session.untrusted_program()
+        if problem:  # the program and what was done with it are not used
+            results = {k: v for k, v in session.results.items()
+                       if k not in ("generate", *STALE_AFTER["generate"])}
+            session = replace(session, results=results, warnings=(problem,))
+        return session
 
     def dumps(self) -> str:
         """The JSON document as indented text."""

@@ -10,6 +10,8 @@ from rich.table import Table
 from analyses.model import Analysis
 from analyses.report import analyze
 from analyses.symbex import Budgets, Progress
+from workbench.commands import argtypes
+from workbench.commands.argtypes import number
 from workbench.commands.run_seq import parse_defines
 
 
@@ -27,9 +29,9 @@ def register(subparsers) -> None:
                         help="optimization level to compile the NF with (default -O2)")
     parser.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
                         help="override an NF config macro (repeatable)")
-    parser.add_argument("--max-seconds", type=float, default=Budgets.seconds, help="time budget")
-    parser.add_argument("--max-paths", type=int, default=Budgets.paths, help="path budget")
-    parser.add_argument("--max-memory-mb", type=float, default=Budgets.memory_mb, help="memory budget")
+    parser.add_argument("--max-seconds", type=argtypes.seconds, default=Budgets.seconds, help="time budget")
+    parser.add_argument("--max-paths", type=number(int, 1, what="an integer"), default=Budgets.paths, help="path budget")
+    parser.add_argument("--max-memory-mb", type=number(float, 0.0, above=True), default=Budgets.memory_mb, help="memory budget")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     parser.set_defaults(func=run)
 

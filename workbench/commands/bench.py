@@ -10,13 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from codegen.bench import STRATEGIES, bench, plot, to_json
+from codegen.traffic import PROFILES
+from workbench.commands import argtypes
 from workbench.commands.plan import load_analysis
 
 err = Console(stderr=True, highlight=False)
-
-
-def _list(kind):
-    return lambda text: [kind(x) for x in text.split(",") if x]
 
 
 def register(subparsers) -> None:
@@ -27,13 +25,13 @@ def register(subparsers) -> None:
         "for each traffic profile; report per-core and total Mpps and the speedup over one "
         "core measured in the same run.")
     parser.add_argument("nf")
-    parser.add_argument("--cores", type=_list(int), default=[1, 2], help="e.g. 1,2")
-    parser.add_argument("--strategy", type=_list(str), default=["sn"],
+    parser.add_argument("--cores", type=argtypes.number_list(int, 1, argtypes.MAX_CORES, "an integer"), default=[1, 2], help="e.g. 1,2")
+    parser.add_argument("--strategy", type=argtypes.choice_list(list(STRATEGIES)), default=["sn"],
                         help=f"comma-separated, of: {', '.join(STRATEGIES)} ('locks' = locks-maestro)")
-    parser.add_argument("--traffic", type=_list(str), default=["uniform"], help="e.g. uniform,zipf,churn")
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--flows", type=int, default=10000)
-    parser.add_argument("--packets", type=int, default=200000)
+    parser.add_argument("--traffic", type=argtypes.choice_list(PROFILES), default=["uniform"], help="e.g. uniform,zipf,churn")
+    parser.add_argument("--seconds", type=argtypes.seconds, default=3.0)
+    parser.add_argument("--flows", type=argtypes.flows, default=10000)
+    parser.add_argument("--packets", type=argtypes.packets, default=200000)
     parser.add_argument("--analysis", type=Path, help="saved analysis report")
     parser.add_argument("--json", type=Path, help="write the results as JSON")
     parser.add_argument("--plot", type=Path, help="draw throughput vs cores to this PNG")

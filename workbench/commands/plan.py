@@ -12,6 +12,7 @@ from analyses.model import Analysis
 from analyses.nic import NICS
 from analyses.planner import DECISIONS, STRATEGIES, Plan, plan
 from analyses.rss import describe_packet
+from workbench.commands import argtypes
 
 
 def register(subparsers) -> None:
@@ -23,7 +24,7 @@ def register(subparsers) -> None:
         "their reasons, one RSS key per device (proved with z3), the RETA, and load balance.",
     )
     parser.add_argument("nf", help="sample name (fw) or path of an NF's .c file")
-    parser.add_argument("--cores", type=int, required=True, help="worker cores")
+    parser.add_argument("--cores", type=argtypes.number(int, 1, what="an integer"), required=True, help="worker cores")
     parser.add_argument("--nic", default="e810", choices=list(NICS), help="NIC profile (default e810)")
     parser.add_argument("--strategy", default="auto", choices=list(STRATEGIES),
                         help="auto: shared-nothing when every written object shards, else mixed/locks")

@@ -4,17 +4,20 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import threading
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
 
 from analyses.errors import MaestroError
-from codegen.generator import LOCK_KINDS, STRATEGIES, GeneratedProgram, generate
+from analyses.nf_source import resolve_nf
+from codegen.generator import LOCK_KINDS, STRATEGIES, GeneratedProgram, check_destination, generate
 from codegen.program import build, run
+from codegen.safe_text import check_nf_name
 from codegen.trace import read_trace
 from codegen.traffic import PROFILES
 from codegen.traffic import generate as make_traffic
+from workbench.commands import argtypes
 from workbench.commands.plan import load_analysis
 from workbench.commands.run_seq import parse_defines
 
@@ -36,6 +39,8 @@ def register(subparsers) -> None:
                      "writer, read mode first), object (a read-write lock per object), global")
     gen.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
                      help="override an NF config macro (repeatable)")
+    gen.add_argument("--force", action="store_true",
+                     help="replace the program DIR holds (a folder holding anything else is refused)")
     gen.set_defaults(func=run_generate)
 
     bld = subparsers.add_parser("build", help="build a generated program (make)")
@@ -51,11 +56,11 @@ def register(subparsers) -> None:
     source.add_argument("--trace", type=Path, help="pcap/pcapng trace for the simulated NIC")
     source.add_argument("--traffic", choices=PROFILES, default="uniform",
                         help="generate this traffic for the simulated NIC (default uniform)")
-    rn.add_argument("--flows", type=int, default=10000)
-    rn.add_argument("--packets", type=int, default=200000)
-    rn.add_argument("--seconds", type=float, default=3.0, help="run time (0: one pass of the trace)")
-    rn.add_argument("--interval", type=float, default=1.0, help="seconds between stats lines")
-    rn.add_argument("--eal", help="EAL arguments for real NICs (no simulation), quoted")
+    rn.add_argument("--flows", type=argtypes.flows, default=10000)
+    rn.add_argument("--packets", type=argtypes.packets, default=200000)
+    rn.add_argument("--seconds", type=argtypes.seconds_or_zero, default=3.0, help="run time (0: one pass of the trace)")
+    rn.add_argument("--interval", type=argtypes.seconds, default=1.0, help="seconds between stats lines")
+    rn.add_argument("--eal", type=argtypes.words, help="EAL arguments for real NICs (no simulation), quoted")
     rn.add_argument("--json", action="store_true", help="print the raw JSON events")
     rn.set_defaults(func=run_run)
 
@@ -73,11 +78,12 @@ def register(subparsers) -> None:
                      choices=["paths", *PROFILES], help="a traffic profile (repeatable; default paths)")
     ver.add_argument("--trace", dest="traces", action="append", type=Path, default=[],
                      help="a pcap/pcapng trace of yours (repeatable)")
-    ver.add_argument("--cores", type=int, help="worker cores (default 2; NF targets only)")
+    ver.add_argument("--cores", type=argtypes.cores, help="worker cores (default 2; NF targets only)")
     ver.add_argument("--strategy", choices=["auto", "sn", "locks", "tm"], help="NF targets only")
     ver.add_argument("--locks", choices=list(LOCK_KINDS), help="NF targets only")
-    ver.add_argument("--flows", type=int, default=200)
-    ver.add_argument("--packets", type=int, default=5000)
+    ver.add_argument("--flows", type=argtypes.flows, default=200)
+    ver.add_argument("--packets", type=argtypes.packets_or_zero, default=5000,
+                     help="packets of each profile (the paths profile: added to its own)")
     ver.add_argument("--seed", type=int, default=1)
     ver.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
                      help="a config macro for the NF, for analysis, reference and program alike "
@@ -91,9 +97,11 @@ def run_generate(args: argparse.Namespace) -> int:
         plan = json.loads(args.plan.read_text())
     except (OSError, ValueError) as exc:
         raise MaestroError(f"cannot read plan {args.plan}: {exc}") from None
+    check_nf_name(resolve_nf(args.nf).name)  # before a long analysis
+    check_destination(args.out, args.force)
     analysis = load_analysis(args.nf, args.analysis)
     program = generate(args.nf, plan, analysis, args.out, strategy=args.strategy, lock=args.locks,
-                       defines=parse_defines(args.defines))
+                       defines=parse_defines(args.defines), replace=args.force)
     print(f"wrote {len(program.files)} files to {program.directory} "
           f"({program.nf}, strategy {program.strategy}, {program.cores} cores, plan {program.digest})")
     return 0
@@ -123,24 +131,35 @@ def run_run(args: argparse.Namespace) -> int:
                     if event["type"] == "final" else "")
             print(f"{event['t']:6.1f}s  {cores}  total {event['mpps']:6.2f} Mpps{tail}", flush=True)
 
-    cancel = threading.Event()
     try:
-        run(program, packets=packets, eal_args=args.eal.split() if args.eal else None,
-            seconds=args.seconds, once=args.seconds == 0, interval=args.interval, on_event=show,
-            cancel=cancel)
+        run(program, packets=packets, eal_args=args.eal,
+            seconds=args.seconds, once=args.seconds == 0, interval=args.interval, on_event=show)
     except KeyboardInterrupt:
-        cancel.set()
+        return 0  # stopped early: the program's final line was printed
     return 0
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from codegen.verify import combined_coverage, prepare, prepare_built, verification_json, verify_traffics
-
     for trace in args.traces:
         if not trace.is_file():
             raise MaestroError(f"--trace {trace}: no such file")
-    traffics = [*(args.profiles or []), *(str(t) for t in args.traces)] or ["paths"]
     if (Path(args.nf) / "program.json").is_file():
+        return _verify(args, None)
+    # An NF target's program is generated into a temporary folder, removed after.
+    with tempfile.TemporaryDirectory(prefix="maestro-verify-") as tmp:
+        return _verify(args, Path(tmp) / "program")
+
+
+def _verify(args: argparse.Namespace, out_dir: Path | None) -> int:
+    """Verify args.nf (a program folder when out_dir is None, else an NF
+    whose program is generated into out_dir); print the verdicts."""
+    from codegen.verify import combined_coverage, prepare, prepare_built, verification_json, verify_traffics
+
+    traffics = [*(args.profiles or []), *(str(t) for t in args.traces)] or ["paths"]
+    empty = [p for p in args.profiles or [] if p != "paths"] if args.packets == 0 else []
+    if empty:  # the paths profile makes its own packets, then adds --packets more
+        raise MaestroError(f"--packets 0: the {empty[0]} profile would verify no packet")
+    if out_dir is None:
         fixed = [name for name, value in (("--cores", args.cores), ("--strategy", args.strategy),
                                           ("--locks", args.locks), ("-D", args.defines)) if value]
         if fixed:
@@ -150,13 +169,17 @@ def run_verify(args: argparse.Namespace) -> int:
     else:
         prepared = prepare(args.nf, cores=args.cores or 2, strategy=args.strategy or "auto",
                            lock=args.locks or "maestro", defines=parse_defines(args.defines),
-                           explore_paths=True, log=lambda line: err.out(line, highlight=False))
+                           out_dir=out_dir, explore_paths=True,
+                           log=lambda line: err.out(line, highlight=False))
     program, analysis = prepared.program, prepared.analysis
     if not analysis.stats.complete:
         print("the analysis is INCOMPLETE: the paths below are only those the analysis explored")
     print(f"{program.nf}: {program.strategy} program ({prepared.plan.get('strategy')} plan "
-          f"{program.digest}) in {program.directory}")
+          f"{program.digest}) in {program.directory}" + ("" if out_dir is None else " (removed after)"))
     results = verify_traffics(prepared, traffics, flows=args.flows, packets=args.packets, seed=args.seed)
+    for sent, _verdict, _final in results:
+        if not sent.packets:  # "0/0 identical" proves nothing
+            raise MaestroError(f"{sent.label}: no packets to verify")
     for sent, verdict, _final in results:
         print(f"{sent.label}, {len(sent.packets)} packets: {verdict.summary()}")
         for note in sent.notes:

@@ -47,8 +47,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build, replay and stream the runner's output to stdout."""
     nf = resolve_nf(args.nf)
+    packets = read_trace(args.trace)  # a bad trace is reported before a build
     exe = build_reference(nf, defines=parse_defines(args.defines), sanitize=args.sanitize)
-    packets = read_trace(args.trace)
     flags = [*(["--bytes"] if args.bytes else []), *(["--no-packets"] if args.totals_only else [])]
     with tempfile.TemporaryDirectory(prefix="maestro-seq-") as tmp:
         replay = Path(tmp) / "trace.replay"

@@ -8,28 +8,14 @@ from pathlib import Path
 from rich.console import Console
 
 from analyses.errors import MaestroError
-from codegen.packets import MIN_FRAME
+from codegen.packets import MAX_FRAME, MIN_FRAME
 from codegen.trace import write_pcapng
 from codegen.traffic import DEFAULT_RATE_PPS, PROFILES, generate_traffic
+from workbench.commands import argtypes
+from workbench.commands.argtypes import number
 
 #: Results go to stdout (errors are printed by the CLI's main on stderr).
 stdout = Console(highlight=False)
-
-
-def _number(kind, low, high=None, what="a number"):
-    """An argparse type: `kind` parsed from text, within [low, high]."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if value < low or (high is not None and value > high):
-            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-            raise argparse.ArgumentTypeError(f"{text} must be {bound}")
-        return value
-
-    return parse
 
 
 def register(subparsers) -> None:
@@ -46,24 +32,24 @@ def register(subparsers) -> None:
     parser.add_argument("nf", nargs="?", help="the NF (sample name or .c file): required by --profile paths")
     parser.add_argument("-D", dest="defines", action="append", default=[], metavar="NAME=VALUE",
                         help="a config macro of the NF (paths profile), e.g. a small capacity")
-    parser.add_argument("--flows", type=_number(int, 1, what="an integer"), default=1000,
+    parser.add_argument("--flows", type=argtypes.flows, default=1000,
                         help="distinct flows (active at a time, for churn)")
-    parser.add_argument("--packets", type=_number(int, 0, what="an integer"), default=100_000,
+    parser.add_argument("--packets", type=argtypes.packets_or_zero, default=100_000,
                         help="packets in the trace")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same trace)")
-    parser.add_argument("--zipf-s", type=_number(float, 0.0), default=1.1,
+    parser.add_argument("--zipf-s", type=number(float, 0.0), default=1.1,
                         help="Zipf exponent: rank r has weight 1/r^s (zipf profile)")
-    parser.add_argument("--churn-rate", type=_number(float, 0.0), default=None,
+    parser.add_argument("--churn-rate", type=number(float, 0.0), default=None,
                         help="new flows per second (churn profile; default: replace the "
                         "active flows once over the trace)")
-    parser.add_argument("--rate", type=_number(float, 1e-9), default=DEFAULT_RATE_PPS,
+    parser.add_argument("--rate", type=number(float, 0.0, above=True), default=DEFAULT_RATE_PPS,
                         help="packets per second, i.e. the timestamp spacing")
-    parser.add_argument("--malformed-fraction", type=_number(float, 0.0, 1.0), default=0.03,
+    parser.add_argument("--malformed-fraction", type=number(float, 0.0, 1.0), default=0.03,
                         help="share of bad packets (malformed profile)")
-    parser.add_argument("--devices", type=_number(int, 1, 0xFFFF, what="an integer"), default=2,
+    parser.add_argument("--devices", type=number(int, 1, 0xFFFF, what="an integer"), default=2,
                         help="devices: 0 is the LAN side, the others the WAN side")
-    parser.add_argument("--size", type=_number(int, MIN_FRAME, 0xFFFF, what="an integer"),
-                        default=MIN_FRAME, help="frame length in bytes")
+    parser.add_argument("--size", type=number(int, MIN_FRAME, MAX_FRAME, what="an integer"),
+                        default=MIN_FRAME, help=f"frame length in bytes ({MIN_FRAME}..{MAX_FRAME})")
     parser.add_argument("-o", "--output", type=Path, required=True, help="pcapng file to write")
     parser.set_defaults(func=run)
 

@@ -33,6 +33,7 @@ from codegen.traffic import PROFILES
 from codegen.traffic import generate as make_traffic
 from workbench.screens.load import display_path
 from workbench.screens.base import StepScreen
+from workbench.screens.text_modal import ConfirmModal
 from workbench.session import Session
 from workbench.widgets.throughput import Throughput
 
@@ -215,6 +216,8 @@ class RunScreen(StepScreen):
         if program is None:
             self.notify("Generate the program first (5).", severity="warning")
             return None
+        if not self._trusted(program, task):
+            return None
         self.run += 1
         self.busy = task
         self.basis = self.session.results.get("generate")
@@ -223,6 +226,28 @@ class RunScreen(StepScreen):
         self.query_one("#run-status", Static).update(f"{task}ing…" if task != "verify" else "verifying…")
         self._show_buttons()
         return self.run, program
+
+    def _trusted(self, program: GeneratedProgram, task: str) -> bool:
+        """Whether `task` may run make or the executable in the program's
+        folder: yes for a folder generated in this run of the app; for one a
+        session named, only once the engineer says so (then `task` starts)."""
+        trusted: set[Path] = getattr(self.app, "trusted_programs", set())
+        if program.directory in trusted:
+            return True
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                trusted.add(program.directory)
+                {"build": self.action_build, "verify": self.action_verify}.get(
+                    task, lambda: self.run_worker(self.action_start()))()
+
+        what = "run make and the program" if task != "run" else "run the program"
+        self.app.push_screen(ConfirmModal(
+            "A program this session did not generate",
+            f"{program.directory} comes from the opened session, not from a generation in this "
+            f"workbench.  Its Makefile and executable can run any command.  {what.capitalize()} "
+            f"in it?  (y: yes, n: no)"), answered)
+        return False
 
     def _end(self, status: str | Text) -> None:
         self.busy = None

@@ -1,4 +1,4 @@
-"""A modal showing a long text (the plan's explanation), scrollable."""
+"""Modals: a long text (the plan's explanation), scrollable; a yes/no question."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -26,3 +26,23 @@ class TextModal(ModalScreen[None]):
             scroll.border_title = self.title_text
             scroll.border_subtitle = "Esc: close"
             yield Static(self.body if isinstance(self.body, Text) else Text(self.body), id="text-modal-body")
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """A yes/no question: y or Enter answers True, n or Escape False."""
+
+    BINDINGS = [
+        Binding("y,enter", "dismiss(True)", "Yes", id="confirm.yes", tooltip="Yes, go ahead"),
+        Binding("n,escape", "dismiss(False)", "No", id="confirm.no", tooltip="No, do nothing"),
+    ]
+
+    def __init__(self, title: str, question: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="text-modal") as scroll:
+            scroll.border_title = self.title_text
+            scroll.border_subtitle = "y: yes   n: no"
+            yield Static(Text(self.question), id="text-modal-body")

@@ -359,8 +359,15 @@ int main(int argc, char **argv) {
   simulated = trace != NULL;
   if (simulated && !simnic_load(trace, maestro_devices))
     rte_exit(EXIT_FAILURE, "cannot load the trace %s\n", trace);
+  /* Room for the trace's longest frame (jumbo frames too); fewer of the
+     bigger mbufs, as the simulated NIC holds only a few bursts at a time. */
+  unsigned data_room = RTE_MBUF_DEFAULT_DATAROOM, mbufs = 8192 * ports * workers - 1;
+  if (simulated && sim_max_length > data_room) {
+    data_room = sim_max_length;
+    mbufs = 2048 * ports * workers - 1;
+  }
   struct rte_mempool *pool = rte_pktmbuf_pool_create(
-      "mbufs", 8192 * ports * workers - 1, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+      "mbufs", mbufs, 256, 0, (uint16_t)(data_room + RTE_PKTMBUF_HEADROOM), rte_socket_id());
   if (pool == NULL)
     rte_exit(EXIT_FAILURE, "cannot create the mbuf pool: %s\n", rte_strerror(rte_errno));
   if (!maestro_state_init(workers))

@@ -15,6 +15,7 @@ struct replay_packet *sim_packets;
 uint32_t sim_packet_count;
 vigor_time_t sim_span;
 int sim_index_offset = -1;
+uint16_t sim_max_length;
 
 /* Per worker queue: the trace indexes it receives from every device, in
    trace order.  Each device's RX callback delivers the run of packets on
@@ -43,6 +44,15 @@ int simnic_load(const char *path, unsigned devices) {
   if (sim_packets == NULL) {
     fprintf(stderr, "simnic: %s\n", error);
     return 0;
+  }
+  for (uint32_t i = 0; i < sim_packet_count; ++i) {
+    if (sim_packets[i].length > SIM_MAX_FRAME) {
+      fprintf(stderr, "simnic: %s: packet %u: %u bytes; the simulated NIC carries frames of up to %u bytes\n",
+              path, i, sim_packets[i].length, SIM_MAX_FRAME);
+      return 0;
+    }
+    if (sim_packets[i].length > sim_max_length)
+      sim_max_length = sim_packets[i].length;
   }
   first_time = sim_packet_count ? sim_packets[0].time : 0;
   sim_span = sim_packet_count ? sim_packets[sim_packet_count - 1].time - first_time + 1 : 1;
@@ -129,6 +139,11 @@ static uint16_t rx_inject(uint16_t port, uint16_t queue, struct rte_mbuf *pkts[]
     q->next++;
     const struct replay_packet *p = &sim_packets[index];
     struct rte_mbuf *m = pkts[filled];
+    /* main.c sized the data room for the longest frame: a frame that does
+       not fit is a bug, never a silent overflow. */
+    if (p->length > m->buf_len - m->data_off)
+      rte_panic("simnic: packet %u: %u bytes do not fit the mbuf's %u bytes\n", index, p->length,
+                (unsigned)(m->buf_len - m->data_off));
     memcpy(rte_pktmbuf_mtod(m, uint8_t *), p->data, p->length);
     m->data_len = p->length;
     m->pkt_len = p->length;

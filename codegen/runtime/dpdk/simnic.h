@@ -22,8 +22,15 @@ extern uint32_t sim_packet_count;
 extern vigor_time_t sim_span; /* last time - first time + 1 */
 /* Offset of the dynamic mbuf field carrying a packet's trace index. */
 extern int sim_index_offset;
+/* The longest frame of the trace: main.c sizes the mbufs' data room for it. */
+extern uint16_t sim_max_length;
 
-/* Reads a replay file (codegen/trace.py); 0 and a message on error. */
+/* The longest frame the simulated NIC carries (a jumbo frame), as
+   codegen/packets.py MAX_FRAME says. */
+#define SIM_MAX_FRAME 9216
+
+/* Reads a replay file (codegen/trace.py); 0 and a message on error (also
+   for a frame longer than SIM_MAX_FRAME, naming its packet index). */
 int simnic_load(const char *path, unsigned devices);
 
 /* Assigns every packet to a queue (RSS), prepares per-queue lists and

@@ -51,6 +51,18 @@ static inline struct replay_packet *replay_load(const char *path, unsigned devic
     goto fail;
   }
   count = (uint32_t)replay_read_le(header + 8, 4);
+  /* Every record takes at least its 12-byte header: a count the file
+     cannot hold is refused before anything is allocated for it. */
+  long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+  if (size < 0 || fseek(f, (long)sizeof(header), SEEK_SET) != 0) {
+    snprintf(error, error_size, "%s: cannot seek: %s", path, strerror(errno));
+    goto fail;
+  }
+  if ((uint64_t)count * sizeof(record) > (uint64_t)size - sizeof(header)) {
+    snprintf(error, error_size, "%s: truncated: the header says %" PRIu32 " packets, the file holds at most %" PRIu64,
+             path, count, ((uint64_t)size - sizeof(header)) / sizeof(record));
+    goto fail;
+  }
   packets = calloc(count ? count : 1, sizeof(*packets));
   if (packets == NULL) {
     *status = 3;
