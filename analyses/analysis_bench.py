@@ -41,7 +41,7 @@ def _one(nf: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from codegen.reference import build_root
+    from analyses.locations import build_root
 
     parser = argparse.ArgumentParser(prog="python -m analyses.analysis_bench")
     parser.add_argument("--nf", action="append", help="NF to analyze (default: every sample)")

@@ -20,7 +20,7 @@ from typing import Mapping
 import sh
 
 from analyses.errors import MaestroError
-from codegen.runtime import INCLUDE_DIR, REPO_ROOT
+from analyses.locations import INCLUDE_DIR, REPO_ROOT
 
 #: Folder of the sample NFs.
 SAMPLE_DIR = REPO_ROOT / "sample_nfs"

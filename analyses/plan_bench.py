@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 from pathlib import Path
 
@@ -27,12 +26,12 @@ from rich.console import Console
 from rich.table import Table
 
 from analyses import rss
+from analyses.locations import REPO_ROOT, build_root
 from analyses.model import Analysis
 from analyses.nic import NICS, nic_profile
 from analyses.planner import Plan, plan, plan_requirements
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO / "tests" / "fixtures" / "analysis"
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "analysis"
 TARGETS = {"synthesis_s": 0.050, "proof_s": 2.0, "uniform": 1.10, "src16": 1.5}
 
 
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nic", default="e810", choices=list(NICS))
     parser.add_argument("--nf", action="append", help="NF to plan (default: every saved analysis)")
     parser.add_argument("--fixtures", type=Path, default=FIXTURES, help="directory of saved analyses")
-    build = Path(os.environ.get("MAESTRO_BUILD_DIR", REPO / "build"))
+    build = build_root()
     parser.add_argument("--json", type=Path, default=build / "bench" / "plan.json")
     args = parser.parse_args(argv)
     console = Console(width=170)

@@ -61,7 +61,7 @@ from analyses.procedures import (
     build_procedures,
 )
 from analyses.variables import Variable, read_variables
-from codegen.runtime import INCLUDE_DIR, RUNTIME_HEADERS
+from analyses.locations import INCLUDE_DIR, RUNTIME_HEADERS, build_root as default_build_root
 
 
 #: The symbolic packet: bytes named per offset, at a fixed address.
@@ -225,7 +225,6 @@ def explore(
     build_root: Path | None = None,
 ) -> Exploration:
     """Compile, run nf_init, explore nf_process; see the module doc."""
-    from codegen.reference import build_root as default_build_root
 
     started = time.perf_counter()
     nf = spec if isinstance(spec, NFSource) else resolve_nf(spec)

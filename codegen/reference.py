@@ -7,7 +7,6 @@ that every parallel version is later compared with.
 """
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 from dataclasses import dataclass, replace
@@ -17,6 +16,7 @@ from typing import Mapping, Sequence
 import sh
 
 from analyses.errors import MaestroError
+from analyses.locations import build_root
 from analyses.nf_source import (
     BASE_CFLAGS,
     HELPER_API,
@@ -31,7 +31,6 @@ from analyses.nf_source import (
 )
 from codegen.runtime import (
     INCLUDE_DIR,
-    REPO_ROOT,
     RUNTIME_HEADERS,
     SEQ_RUNNER_SOURCE,
     SEQ_TRACE_SOURCE,
@@ -47,11 +46,6 @@ NF_FLOOD = -2
 #: Flags of a sanitizer build: ASan + UBSan, stopping at the first report.
 SANITIZE_FLAGS = ("-O1", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
                   "-fno-sanitize-recover=all")
-
-
-def build_root() -> Path:
-    """Where builds are cached: $MAESTRO_BUILD_DIR, else build/ in the repo."""
-    return Path(os.environ.get("MAESTRO_BUILD_DIR", REPO_ROOT / "build"))
 
 
 class ReferenceError(MaestroError):

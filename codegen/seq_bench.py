@@ -21,7 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from analyses.nf_source import sample_names
-from codegen.reference import build_reference, build_root, run_replay
+from analyses.locations import build_root
+from codegen.reference import build_reference, run_replay
 from codegen.trace import read_trace, write_pcapng, write_replay
 from codegen.traffic import generate
 

@@ -49,7 +49,7 @@ def verify_one(nf: str, defines: dict[str, str], path_seconds: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from codegen.reference import build_root
+    from analyses.locations import build_root
 
     parser = argparse.ArgumentParser(prog="python -m codegen.verify_bench")
     parser.add_argument("--nf", action="append", help="NF to verify (default: every sample)")

@@ -21,7 +21,8 @@ from analyses.errors import MaestroError
 from analyses.model import Analysis
 from analyses.nf_source import build_key, sample_names
 from codegen.generator import GenerateError, check_plan, generate
-from codegen.reference import ReferenceError, build_reference, build_root, run_reference, run_replay
+from analyses.locations import build_root
+from codegen.reference import ReferenceError, build_reference, run_reference, run_replay
 from codegen.runtime import RUNTIME_DIR, RUNTIME_HEADERS
 from codegen.trace import TraceError, TracePacket, read_trace, write_pcapng, write_replay
 from workbench.cli import build_parser

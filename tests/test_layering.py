@@ -1,4 +1,5 @@
-"""analyses/ and codegen/ stay free of UI code: they never import Textual or workbench/."""
+"""analyses/ and codegen/ stay free of UI code: they never import Textual or workbench/;
+analyses/ never imports codegen/ either."""
 import ast
 from pathlib import Path
 
@@ -30,3 +31,14 @@ def test_the_check_sees_ui_imports(tmp_path):
     sample = tmp_path / "x.py"
     sample.write_text("from textual.app import App\nimport workbench.cli\n")
     assert imported_modules(sample) == {"textual.app", "workbench.cli"}
+
+
+ANALYSES_FILES = sorted((ROOT / "analyses").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", ANALYSES_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_analyses_do_not_import_codegen(path):
+    """analyses/ is the lowest layer: codegen/ builds on it, never the reverse
+    (shared paths and errors live in analyses/locations.py and analyses/errors.py)."""
+    bad = {m for m in imported_modules(path) if m.split(".")[0] in ("codegen", *FORBIDDEN)}
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
