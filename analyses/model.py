@@ -26,6 +26,7 @@ access produced), possibly with a transformation suffix such as "~bswap" or
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,6 +228,17 @@ class Analysis:
         doc = dataclasses.asdict(self)
         doc["schema"] = SCHEMA_VERSION
         return doc
+
+    def digest(self) -> str:
+        """A short digest of what plans are made from (the NF, its devices,
+        objects, accesses, relations, packet writes, variables and whether
+        the analysis is complete); timings and path texts are left out, so
+        the same report saved and loaded, or made again, has the same one."""
+        doc = self.to_json()
+        basis = {k: doc[k] for k in ("nf", "devices", "objects", "accesses", "relations",
+                                     "packet_writes", "variables")}
+        basis["complete"] = self.stats.complete
+        return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:12]
 
     def dumps(self) -> str:
         """The JSON document as indented text."""

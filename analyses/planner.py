@@ -203,6 +203,9 @@ class Plan:
     complete: bool = True
     incomplete: list[str] = field(default_factory=list)
     shared_variables: list[str] = field(default_factory=list)
+    #: Analysis.digest() of the report the plan was made from ("" in plans
+    #: saved before it was recorded).
+    analysis_digest: str = ""
 
     def object(self, name: str) -> ObjectPlan:
         """The decision for object `name` (KeyError if none)."""
@@ -246,6 +249,7 @@ class Plan:
             "complete": self.complete,
             "incomplete": list(self.incomplete),
             "shared_variables": list(self.shared_variables),
+            "analysis_digest": self.analysis_digest,
         }
 
     def dumps(self) -> str:
@@ -271,6 +275,7 @@ class Plan:
             explanation=doc["explanation"], notes=list(doc.get("notes", [])),
             complete=doc.get("complete", True), incomplete=list(doc.get("incomplete", [])),
             shared_variables=list(doc.get("shared_variables", [])),
+            analysis_digest=str(doc.get("analysis_digest", "")),
         )
 
     @classmethod
@@ -666,6 +671,7 @@ def plan(analysis: Analysis, cores: int, nic: str | NicProfile = "e810", strateg
         conflicts=conflict_values, explanation="", notes=_notes(accepted, keys, profile.reta_bits),
         complete=complete, incomplete=[] if complete else _incomplete_causes(analysis),
         shared_variables=_shared_variables(analysis, objects, complete),
+        analysis_digest=analysis.digest(),
     )
     return _with_explanation(plan_value, profile)
 

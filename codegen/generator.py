@@ -24,9 +24,12 @@ from typing import Any, Mapping
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from analyses import rss
 from analyses.errors import MaestroError
 from analyses.model import Analysis
 from analyses.nf_source import NFSource, local_headers, resolve_nf
+from analyses.nic import nic_profile
+from analyses.planner import Plan, plan_requirements
 from codegen.runtime import RUNTIME_DIR, STATE_DIR
 from codegen.safe_text import c_comment, c_string, check_name, check_nf_name, makefile_define_flags
 
@@ -157,6 +160,7 @@ def generate(
     source = nf if isinstance(nf, NFSource) else resolve_nf(nf)
     check_nf_name(source.name)  # it names nf/<name>.c in the Makefile
     check_plan(plan)
+    check_plan_matches(plan, source, analysis)
     check_destination(Path(out_dir), replace)
     try:
         context = _context(source, plan, analysis, strategy, lock, defines)
@@ -190,6 +194,38 @@ def check_plan(plan: Any) -> None:
         raise GenerateError(f"the plan's \"reta\" holds an entry that is not a core in 0..{cores - 1}")
     if len(reta) > 512 or (reta and len(reta) & (len(reta) - 1)):
         raise GenerateError(f"the plan's \"reta\" has {len(reta)} entries: expected a power of 2 up to 512")
+
+
+def check_plan_matches(plan: Mapping[str, Any], source: NFSource, analysis: Analysis) -> None:
+    """GenerateError unless the plan was made for this NF from this analysis,
+    and its RSS keys still satisfy what its sharded objects require: z3
+    proves them again, so a plan whose keys or RETA were edited is refused
+    with the requirement they break, never turned into a program."""
+    if plan.get("nf") != source.name or analysis.nf != source.name:
+        raise GenerateError(f"the plan is for the NF {plan.get('nf')!r} and the analysis for "
+                            f"{analysis.nf!r}, not for {source.name!r}: plan {source.name} first")
+    recorded = plan.get("analysis_digest") or ""
+    if recorded and recorded != analysis.digest():
+        raise GenerateError(f"the plan was made from another analysis of {source.name} (digest {recorded}, "
+                            f"this analysis is {analysis.digest()}): plan again from this analysis, "
+                            "or pass the analysis the plan was made from (--analysis)")
+    try:
+        value = Plan.from_json(dict(plan))
+        keys = value.keys()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise GenerateError(f"the plan is malformed ({type(exc).__name__}: {exc})") from None
+    requirements = plan_requirements(analysis, value)
+    if not requirements:
+        return
+    proof = rss.prove(requirements, keys, nic_profile(value.nic), value.reta)
+    if proof.result != "unsat":
+        example = proof.counterexample or {}
+        raise GenerateError(
+            f"the plan's RSS keys do not keep its sharded objects on one core: z3 "
+            f"{'finds a counterexample' if proof.result == 'sat' else 'could not prove them (' + proof.result + ')'}"
+            + (f" to {example['requirement']}" if example.get("requirement") else "")
+            + (f" ({'; '.join(rss.describe_packet(p) for p in example['packets'])})" if example.get("packets") else "")
+            + ": plan again (the keys were edited, or the plan is for another NIC or analysis)")
 
 
 def _context(source: NFSource, plan: Mapping[str, Any], analysis: Analysis, strategy: str | None,

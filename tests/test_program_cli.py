@@ -45,3 +45,39 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert maestro(["generate", "fw", "--plan", str(bad), "--analysis", FW, "--out",
                     str(tmp_path / "x")]) == 2
     assert "cannot read plan" in capsys.readouterr().err
+
+
+def test_generate_refuses_a_plan_for_another_nf_analysis_or_keys(tmp_path, capsys):
+    """generate checks the plan it is given: made for this NF, from this
+    analysis, with RSS keys z3 still proves for its sharded objects."""
+    plan = tmp_path / "fw.plan.json"
+    assert maestro(["plan", "fw", "--cores", "2", "--analysis", FW, "--json", str(plan)]) == 0
+    capsys.readouterr()
+    doc = json.loads(plan.read_text())
+    assert doc["strategy"] == "shared-nothing" and doc["analysis_digest"]
+
+    nat = str(Path(FW).with_name("nat.json"))
+    assert maestro(["generate", "nat", "--plan", str(plan), "--analysis", nat,
+                    "--out", str(tmp_path / "nat")]) == 2
+    assert "the plan is for the NF 'fw'" in capsys.readouterr().err
+
+    other = json.loads(Path(FW).read_text())
+    other["objects"][0]["capacity"] += 1  # another analysis of fw
+    changed = tmp_path / "fw-other.json"
+    changed.write_text(json.dumps(other))
+    assert maestro(["generate", "fw", "--plan", str(plan), "--analysis", str(changed),
+                    "--out", str(tmp_path / "other")]) == 2
+    assert "made from another analysis of fw" in capsys.readouterr().err
+
+    key = doc["rss"]["0"]["key"]
+    doc["rss"]["0"]["key"] = key[:8] + ("0" if key[8] != "0" else "1") + key[9:]  # one nibble edited
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(doc))
+    assert maestro(["generate", "fw", "--plan", str(tampered), "--analysis", FW,
+                    "--out", str(tmp_path / "tampered")]) == 2
+    err = capsys.readouterr().err
+    assert "RSS keys do not keep its sharded objects on one core" in err and "counterexample" in err
+    assert not (tmp_path / "tampered").exists() and not (tmp_path / "nat").exists()
+
+    assert maestro(["generate", "fw", "--plan", str(plan), "--analysis", FW,
+                    "--out", str(tmp_path / "ok")]) == 0
