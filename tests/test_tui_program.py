@@ -3,6 +3,7 @@ build -> run -> verify for fw (shared-nothing) and bridge (locks), a build
 that fails and one that is fixed, what the session keeps, and no program
 left running when the app ends."""
 import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from textual.widgets import DataTable, Input, Log, OptionList, Select, Static
 
 from analyses.model import Analysis
+from codegen.generator import plan_digest
 from codegen.trace import write_pcapng
 from codegen.traffic import generate as traffic
 from workbench.app import Workbench
@@ -301,3 +303,72 @@ async def test_tm_run_without_rtm_says_why(tmp_path, monkeypatch):
         assert app.session.results["run"]["ok"] is False
         assert "needs Intel RTM" in static_text(screen.query_one("#run-error", Static))
         assert screen.busy is None and not screen.query_one("#start").disabled
+
+
+@pytest.mark.asyncio
+async def test_override_generate_build_verify_then_the_session_round_trips(tmp_path, monkeypatch):
+    """The artifact chain in the workbench: cl with pair_sketch locked by hand
+    (a mixed plan, NIC 82599), generated, built and verified: the verdict
+    names the plan digest of the program on screen and no second program is
+    built; the session saved then reopened keeps every setting and result."""
+    monkeypatch.chdir(tmp_path)
+    session = Session(nf="cl", analysis=fixture("cl"), settings=PlanSettings(cores=2, nic="82599"),
+                      step="decide")
+    app = Workbench(session=session, keymap_path=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session.plan is not None, what="the plan")
+        table = app.screen.query_one("#decisions", DataTable)
+        table.focus()
+        table.move_cursor(row=[o.name for o in app.session.plan.objects].index("pair_sketch"))
+        await pilot.press("l")
+        await until(pilot, lambda: app.session.plan.decisions()["pair_sketch"] == "lock", what="the override")
+        plan = app.session.plan
+        assert plan.strategy == "mixed" and plan.nic == "82599"
+        assert app.session.settings.overrides == {"pair_sketch": "lock"}
+
+        await generate(app, pilot)
+        program = app.session.program
+        assert program.strategy == "locks" and program.digest == plan_digest(plan.to_json())
+        app.screen.query_one("#gen-lock", Select).value = "object"
+        await generate(app, pilot)  # again, with per-object locks
+        program = app.session.program
+        assert program.lock == "object"
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.session.built
+                    and app.screen.busy is None, what="the build")
+        await settle(app, pilot)
+        app.screen.query_one("#run-packets", Input).value = "400"
+        await short_run(app, pilot)
+        app.screen.query_one("#verify-traffic", Select).value = "sessions"
+        await task(app, pilot, "v", "verify")
+        doc = app.session.results["verify"]
+        assert doc["equivalent"] is True and doc["plan_digest"] == program.digest
+        assert program.digest in static_text(app.screen.query_one("#verdict", Static))
+        assert not [p for p in tmp_path.rglob("*-verify*")], "verify built a second program"
+
+        saved = app.session.at_step("run").save(tmp_path / "cl.session.json")
+    first = saved.read_text()
+    again = Session.load(saved).save(tmp_path / "again.session.json").read_text()
+    assert json.loads(again) == json.loads(first)
+
+    # Reopened: the NIC, lock kind, folder and run options are shown, and
+    # visiting Decide keeps the program, build, run and verify results.
+    app = Workbench(session_path=saved, keymap_path=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunScreen), what="the Run screen")
+        await settle(app, pilot)
+        assert app.screen.query_one("#run-seconds", Input).value == "1.5"
+        assert app.screen.query_one("#run-packets", Input).value == "400"
+        assert app.session.built and program.digest in static_text(app.screen.query_one("#verdict", Static))
+        await pilot.press("4")
+        await until(pilot, lambda: app.current_mode == "decide", what="Decide")
+        await settle(app, pilot)
+        assert app.screen.query_one("#nic", Select).value == "82599"
+        assert app.session.plan.to_json() == plan.to_json()
+        await pilot.press("5")
+        await until(pilot, lambda: isinstance(app.screen, GenerateScreen), what="Generate")
+        await settle(app, pilot)
+        assert app.screen.query_one("#gen-lock", Select).value == "object"
+        assert app.screen.query_one("#gen-folder", Input).value == str(program.directory)
+        assert set(app.session.results) == {"generate", "build", "run", "verify"}
+        assert json.loads(app.session.save(tmp_path / "third.session.json").read_text()) == json.loads(first)

@@ -75,14 +75,18 @@ class DecideScreen(StepScreen):
         self.selected: str | None = None
 
     def compose_body(self) -> ComposeResult:
+        # The fields start at the session's settings: a Select posts Changed
+        # when mounted, which must not re-plan a reopened session with defaults.
+        settings = self.session.settings
         with Horizontal(id="decide-controls"):
             yield Label("strategy", classes="option-label")
-            yield Select([(s, s) for s in planner.STRATEGIES], value="auto", allow_blank=False,
+            yield Select([(s, s) for s in planner.STRATEGIES], value=settings.strategy, allow_blank=False,
                          id="strategy", tooltip="auto: shard what RSS can, lock the rest")
             yield Label("cores", classes="option-label")
-            yield Input("4", type="integer", id="cores", tooltip="Worker cores (Enter applies; + and - step)")
+            yield Input(str(settings.cores), type="integer", id="cores",
+                        tooltip="Worker cores (Enter applies; + and - step)")
             yield Label("NIC", classes="option-label")
-            yield Select([(n, n) for n in NICS], value="e810", allow_blank=False, id="nic",
+            yield Select([(n, n) for n in NICS], value=settings.nic, allow_blank=False, id="nic",
                          tooltip="NIC profile: RSS key size and RETA size")
             yield Static("", id="plan-status")
         yield Static("", id="refusal")

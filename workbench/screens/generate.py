@@ -171,12 +171,26 @@ class GenerateScreen(StepScreen):
                 self._show_files()
             return
         if self.program is None or self.program.to_json() != program.to_json():
-            # A reopened session (or one generated elsewhere): read the folder.
+            # A reopened session (or one generated elsewhere): read the folder,
+            # and show the options it was generated with.
             self.program = program
+            self._show_options(program)
             self.contents = read_program(program.directory)
             self.before = {}
             self._show_files()
         self._show_status()
+
+    def _show_options(self, program: GeneratedProgram) -> None:
+        """The strategy, lock kind and folder `program` was generated with."""
+        plan = self.session.plan
+        planned = program_strategy(plan.to_json(), None) if plan is not None else None
+        with self.prevent(Select.Changed, Input.Changed):
+            self.query_one("#gen-strategy", Select).value = (
+                FROM_PLAN if program.strategy == planned else program.strategy)
+            if program.lock in LOCK_KINDS:
+                self.query_one("#gen-lock", Select).value = program.lock
+            self.query_one("#gen-folder", Input).value = str(program.directory)
+        self.folder_default = None  # the folder is the program's, not the default
 
     def strategy(self) -> str:
         """The program strategy chosen (the plan's resolved)."""

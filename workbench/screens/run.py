@@ -192,10 +192,26 @@ class RunScreen(StepScreen):
             if doc is self.shown_results.get(stage):
                 continue
             self.shown_results[stage] = doc
+            if stage == "run" and doc:
+                self._show_run_options(doc)
             if stage == "run" and doc and doc.get("final"):
                 self.call_later(self._show_saved_run, doc)
             elif stage == "verify" and doc:
                 self._show_verdict(doc)
+
+    def _show_run_options(self, doc: Mapping[str, Any]) -> None:
+        """The options of a recorded run back in their fields, so a reopened
+        session runs again as it ran (values the fields cannot hold are skipped)."""
+        with self.prevent(Input.Changed, Select.Changed):
+            if doc.get("traffic") in PROFILES:
+                self.query_one("#run-traffic", Select).value = doc["traffic"]
+            for name in ("flows", "packets", "seconds", "interval"):
+                value = doc.get(name)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self.query_one(f"#run-{name}", Input).value = f"{value:g}"
+            eal = doc.get("eal")
+            if isinstance(eal, list) and all(isinstance(a, str) for a in eal):
+                self.query_one("#run-eal", Input).value = shlex.join(eal)
 
     async def _show_saved_run(self, doc: Mapping[str, Any]) -> None:
         throughput = self.query_one(Throughput)
