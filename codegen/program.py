@@ -143,10 +143,34 @@ class RunResult:
 _RUN_NUMBERS = itertools.count()
 
 
+def online_cpus() -> list[int]:
+    """The CPUs this process may run on."""
+    return sorted(os.sched_getaffinity(0))
+
+
+def cores_warning(cores: int) -> str:
+    """What to tell before running `cores` worker cores here ('' if they fit)."""
+    cpus = online_cpus()
+    if cores <= len(cpus):
+        return ""
+    return (f"the program runs {cores} worker cores but this machine has {len(cpus)} CPU(s) online: "
+            f"the cores share them, so the figures show contention, not {cores}-core scaling")
+
+
+def lcore_args(cores: int) -> list[str]:
+    """EAL lcore arguments for `cores` workers: one CPU each while there are
+    enough, else all of them on the CPUs there are (DPDK refuses an lcore
+    without a CPU: "lcore 2 unavailable")."""
+    cpus = online_cpus()
+    if cores <= len(cpus):
+        return ["-l", ",".join(str(c) for c in cpus[:cores])]
+    return ["--lcores", f"(0-{cores - 1})@({','.join(str(c) for c in cpus)})"]
+
+
 def simulated_eal_args(cores: int, devices: int) -> list[str]:
     """EAL arguments for a run without NIC or hugepages (net_null ports);
     each run its own file prefix (its runtime folder is removed after it)."""
-    return ["--no-huge", "--no-pci", "--no-shconf", "-m", "1024", "-l", f"0-{cores - 1}",
+    return ["--no-huge", "--no-pci", "--no-shconf", "-m", "1024", *lcore_args(cores),
             *(f"--vdev=net_null{d}" for d in range(devices)), "--log-level=error",
             f"--file-prefix=maestro{os.getpid()}-{next(_RUN_NUMBERS)}"]
 

@@ -2,12 +2,13 @@
 import json
 from pathlib import Path
 
+from codegen import program as program_module
 from workbench.cli import main as maestro
 
 FW = str(Path(__file__).parent / "fixtures" / "analysis" / "fw.json")
 
 
-def test_plan_generate_build_run_verify_bench(tmp_path, capsys):
+def test_plan_generate_build_run_verify_bench(tmp_path, capsys, monkeypatch):
     plan, out = tmp_path / "fw.plan.json", tmp_path / "fw-par"
     assert maestro(["plan", "fw", "--cores", "2", "--nic", "82599", "--analysis", FW,
                     "--json", str(plan)]) == 0
@@ -15,9 +16,17 @@ def test_plan_generate_build_run_verify_bench(tmp_path, capsys):
     assert "strategy sn, 2 cores" in capsys.readouterr().out
     assert maestro(["build", str(out)]) == 0
     assert (out / "nf-sn").is_file()
+    # On a machine with fewer CPUs than worker cores the lcores share them
+    # (DPDK alone says "lcore 1 unavailable"), with a warning.
+    monkeypatch.setattr(program_module, "online_cpus", lambda: [0])
+    assert program_module.lcore_args(2) == ["--lcores", "(0-1)@(0)"]
+    capsys.readouterr()
     assert maestro(["run", str(out), "--traffic", "zipf", "--packets", "20000", "--seconds", "1.2",
                     "--interval", "0.4"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    monkeypatch.undo()
+    captured = capsys.readouterr()
+    assert "2 worker cores but this machine has 1 CPU(s) online" in captured.err
+    lines = captured.out.splitlines()
     assert sum("core 0:" in line and "core 1:" in line for line in lines) >= 3
     assert "conserved True" in lines[-1]
     verdict = tmp_path / "verdict.json"
@@ -81,3 +90,4 @@ def test_generate_refuses_a_plan_for_another_nf_analysis_or_keys(tmp_path, capsy
 
     assert maestro(["generate", "fw", "--plan", str(plan), "--analysis", FW,
                     "--out", str(tmp_path / "ok")]) == 0
+

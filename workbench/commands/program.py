@@ -12,7 +12,7 @@ from rich.console import Console
 from analyses.errors import MaestroError
 from analyses.nf_source import resolve_nf
 from codegen.generator import LOCK_KINDS, STRATEGIES, GeneratedProgram, check_destination, generate
-from codegen.program import build, run
+from codegen.program import build, cores_warning, run
 from codegen.safe_text import check_nf_name
 from codegen.trace import read_trace
 from codegen.traffic import PROFILES
@@ -118,6 +118,8 @@ def run_build(args: argparse.Namespace) -> int:
 def run_run(args: argparse.Namespace) -> int:
     program = GeneratedProgram.load(args.dir)
     packets = None
+    if args.eal is None and (warning := cores_warning(program.cores)):
+        err.print(f"[yellow]warning:[/] {warning}")
     if args.eal is None:
         packets = read_trace(args.trace) if args.trace else make_traffic(
             args.traffic, args.flows, args.packets, seed=1)

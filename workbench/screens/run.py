@@ -28,7 +28,7 @@ from textual.widgets import Button, Input, Label, Log, Select, Static
 from textual.worker import Worker
 
 from codegen.generator import GeneratedProgram
-from codegen.program import build, run
+from codegen.program import build, cores_warning, run
 from codegen.traffic import PROFILES
 from codegen.traffic import generate as make_traffic
 from workbench.screens.load import display_path
@@ -333,6 +333,8 @@ class RunScreen(StepScreen):
         if begun is None:
             return
         run_id, program = begun
+        if not options["eal"] and (warning := cores_warning(program.cores)):
+            self.notify(warning, title="More cores than CPUs", severity="warning", timeout=8)
         self.cancel = threading.Event()
         self.stopping = False
         await self.query_one(Throughput).reset(program.cores)
