@@ -29,7 +29,7 @@ from analyses import rss
 from analyses.locations import REPO_ROOT, build_root
 from analyses.model import Analysis
 from analyses.nic import NICS, nic_profile
-from analyses.planner import Plan, plan, plan_requirements
+from analyses.planner import DEFAULT_NIC, Plan, plan, plan_requirements
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "analysis"
 TARGETS = {"synthesis_s": 0.050, "proof_s": 2.0, "uniform": 1.10, "src16": 1.5}
@@ -98,7 +98,7 @@ def misses(row: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analyses.plan_bench", description=__doc__.split("\n")[0])
     parser.add_argument("--cores", type=int, default=16)
-    parser.add_argument("--nic", default="e810", choices=list(NICS))
+    parser.add_argument("--nic", default=DEFAULT_NIC, choices=list(NICS))
     parser.add_argument("--nf", action="append", help="NF to plan (default: every saved analysis)")
     parser.add_argument("--fixtures", type=Path, default=FIXTURES, help="directory of saved analyses")
     build = build_root()

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from analyses.errors import MaestroError
 from analyses.model import Analysis
+from analyses.plan_values import DEFAULT_NIC, LOCK_KINDS
 from codegen.generator import generate
 from codegen.program import build, run
 from codegen.traffic import generate as make_traffic
@@ -27,9 +28,7 @@ STRATEGIES = {
     "seq": ("seq", "maestro", "auto"),
     "sn": ("sn", "maestro", "shared-nothing"),
     "locks": ("locks", "maestro", "locks"),
-    "locks-maestro": ("locks", "maestro", "locks"),
-    "locks-object": ("locks", "object", "locks"),
-    "locks-global": ("locks", "global", "locks"),
+    **{f"locks-{kind}": ("locks", kind, "locks") for kind in LOCK_KINDS},
     "tm": ("tm", "maestro", "tm"),
 }
 
@@ -51,7 +50,7 @@ class BenchRow:
 
 def bench(nf: str, analysis: Analysis, *, cores: list[int], strategies: list[str],
           traffic: list[str], seconds: float = 3.0, flows: int = 10000, packets: int = 200000,
-          nic: str = "82599", log: Callable[[str], None] | None = None) -> list[BenchRow]:
+          nic: str = DEFAULT_NIC, log: Callable[[str], None] | None = None) -> list[BenchRow]:
     """Run every configuration; see the module doc."""
     from analyses.planner import plan as make_plan
 

@@ -29,15 +29,14 @@ from analyses.errors import MaestroError
 from analyses.model import Analysis
 from analyses.nf_source import NFSource, local_headers, resolve_nf
 from analyses.nic import nic_profile
-from analyses.planner import Plan, plan_requirements
+from analyses.planner import LOCK_KINDS, PROGRAM_STRATEGIES, Plan, plan_requirements
 from codegen.runtime import RUNTIME_DIR, STATE_DIR
 from codegen.safe_text import c_comment, c_string, check_name, check_nf_name, makefile_define_flags
 
-#: Strategies a program can be generated for (plan strategies map onto them).
-STRATEGIES = ("seq", "sn", "locks", "tm")
-#: Lock granularities of the locks strategy (rt.h: maestro_lock_kind).
-LOCK_KINDS = {"maestro": "MAESTRO_LOCK_MAESTRO", "object": "MAESTRO_LOCK_OBJECT",
-              "global": "MAESTRO_LOCK_GLOBAL"}
+#: Program strategies and lock kinds (analyses/plan_values.py), as the
+#: runtime's enums name them (rt.h).
+STRATEGIES = PROGRAM_STRATEGIES
+_LOCK_ENUM = {kind: f"MAESTRO_LOCK_{kind.upper()}" for kind in LOCK_KINDS}
 _PLAN_STRATEGY = {"shared-nothing": "sn", "mixed": "locks", "locks": "locks", "tm": "tm"}
 _DECISIONS = {"shard": "MAESTRO_SHARD", "replicate": "MAESTRO_REPLICATE", "lock": "MAESTRO_SHARED"}
 _STRATEGY_ENUM = {"seq": "MAESTRO_SEQ", "sn": "MAESTRO_SN", "locks": "MAESTRO_LOCKS",
@@ -244,7 +243,7 @@ def _context(source: NFSource, plan: Mapping[str, Any], analysis: Analysis, stra
     digest = plan_digest(plan)
     context = {
         "nf": source.name, "digest": digest, "strategy_name": strategy,
-        "strategy_enum": _STRATEGY_ENUM[strategy], "lock_enum": LOCK_KINDS[lock],
+        "strategy_enum": _STRATEGY_ENUM[strategy], "lock_enum": _LOCK_ENUM[lock],
         "cores": cores, "devices": analysis.devices, "objects": objects, "keys": keys,
         "key_len": key_len, "rss_l4": rss_l4, "reta": reta, "program": f"nf-{strategy}",
         "nf_defines": makefile_define_flags(defines), "shared_variables": shared_variables,

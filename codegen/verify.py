@@ -42,6 +42,7 @@ from analyses.errors import MaestroError
 from analyses.fields import FRAME_FIELDS, L4_FIELDS, byte_field, is_packet_field
 from analyses.coverage import Coverage, Observation, coverage
 from analyses.model import Analysis
+from analyses.plan_values import DEFAULT_NIC
 from codegen.calltrace import read_calls, split_calls
 from codegen.checksums import CHECKSUM_FIELDS, checksum_mismatches
 from codegen.reference import NF_DROP, NF_FLOOD, PacketResult
@@ -481,7 +482,7 @@ class Prepared:
     exploration: Any = None
 
 
-def prepare(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "maestro", nic: str = "e810",
+def prepare(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "maestro", nic: str = DEFAULT_NIC,
             defines=None, out_dir: Path | None = None, analysis: Analysis | None = None,
             explore_paths: bool = True, log=None, cancel=None) -> Prepared:
     """Analyze (explore), plan, generate and build `nf`.  strategy: auto
@@ -574,7 +575,7 @@ def verification_json(prepared: Prepared, results: Sequence[tuple[Traffic, Verdi
 
 def verify_nf(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "maestro",
               traffic: str = "paths", flows: int = 200, packets: int = 5000, seed: int = 1,
-              nic: str = "e810", analysis: Analysis | None = None, out_dir: Path | None = None,
+              nic: str = DEFAULT_NIC, analysis: Analysis | None = None, out_dir: Path | None = None,
               log=None, cancel=None, defines=None,
               path_seconds: float = 60.0) -> tuple[Verdict, dict[str, Any]]:
     """prepare `nf` and verify it on one traffic (make_traffic_for).

@@ -39,7 +39,7 @@ from typing import Any, Mapping
 
 from analyses.errors import MaestroError
 from analyses.model import Analysis
-from analyses.planner import Plan
+from analyses.planner import DEFAULT_NIC, Plan
 from codegen.generator import GeneratedProgram
 from codegen.program import check_built, program_digest
 
@@ -71,7 +71,7 @@ class PlanSettings:
     """
 
     cores: int = field(default_factory=lambda: default_cores())
-    nic: str = "e810"
+    nic: str = DEFAULT_NIC
     strategy: str = "auto"
     overrides: Mapping[str, str] = field(default_factory=dict)
 
@@ -120,7 +120,7 @@ def schema_problems(doc: Mapping[str, Any]) -> list[str]:
         cores = settings.get("cores", 1)
         expect("settings.cores", isinstance(cores, int) and not isinstance(cores, bool) and 1 <= cores <= 64,
                "an integer in 1..64", cores)
-        expect("settings.nic", _one_of(settings.get("nic", "e810"), NICS), f"one of {', '.join(NICS)}",
+        expect("settings.nic", _one_of(settings.get("nic", DEFAULT_NIC), NICS), f"one of {', '.join(NICS)}",
                settings.get("nic"))
         expect("settings.strategy", _one_of(settings.get("strategy", "auto"), STRATEGIES),
                f"one of {', '.join(STRATEGIES)}", settings.get("strategy"))

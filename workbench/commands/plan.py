@@ -10,7 +10,7 @@ from rich.table import Table
 from analyses.errors import MaestroError
 from analyses.model import Analysis
 from analyses.nic import NICS
-from analyses.planner import DECISIONS, STRATEGIES, Plan, plan
+from analyses.planner import DECISIONS, DEFAULT_NIC, STRATEGIES, Plan, plan
 from analyses.rss import describe_packet
 from workbench.commands import argtypes
 
@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("nf", help="sample name (fw) or path of an NF's .c file")
     parser.add_argument("--cores", type=argtypes.number(int, 1, what="an integer"), required=True, help="worker cores")
-    parser.add_argument("--nic", default="e810", choices=list(NICS), help="NIC profile (default e810)")
+    parser.add_argument("--nic", default=DEFAULT_NIC, choices=list(NICS), help=f"NIC profile (default {DEFAULT_NIC})")
     parser.add_argument("--strategy", default="auto", choices=list(STRATEGIES),
                         help="auto: shared-nothing when every written object shards, else mixed/locks")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="OBJECT=DECISION",

@@ -11,7 +11,8 @@ from rich.console import Console
 
 from analyses.errors import MaestroError
 from analyses.nf_source import resolve_nf
-from codegen.generator import LOCK_KINDS, STRATEGIES, GeneratedProgram, check_destination, generate
+from analyses.plan_values import LOCK_KINDS, PROGRAM_STRATEGIES
+from codegen.generator import GeneratedProgram, check_destination, generate
 from codegen.program import build, cores_warning, run
 from codegen.safe_text import check_nf_name
 from codegen.trace import read_trace
@@ -33,7 +34,7 @@ def register(subparsers) -> None:
     gen.add_argument("--plan", type=Path, required=True, help="plan JSON (maestro plan --json)")
     gen.add_argument("--out", type=Path, required=True, help="program folder to write")
     gen.add_argument("--analysis", type=Path, help="saved analysis report (else the NF is analyzed)")
-    gen.add_argument("--strategy", choices=STRATEGIES, help="override the plan's strategy")
+    gen.add_argument("--strategy", choices=PROGRAM_STRATEGIES, help="override the plan's strategy")
     gen.add_argument("--locks", default="maestro", choices=list(LOCK_KINDS),
                      help="lock granularity of the locks strategy: maestro (reader tokens + "
                      "writer, read mode first), object (a read-write lock per object), global")

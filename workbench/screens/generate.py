@@ -29,7 +29,8 @@ from textual.worker import Worker, get_current_worker
 from analyses.errors import MaestroError
 from analyses.model import Analysis
 from analyses.planner import Plan
-from codegen.generator import LOCK_KINDS, STRATEGIES, GeneratedProgram, generate, program_strategy
+from analyses.plan_values import LOCK_KINDS, PROGRAM_STRATEGIES
+from codegen.generator import GeneratedProgram, generate, program_strategy
 from workbench.screens.base import StepScreen
 from workbench.screens.load import display_path
 from workbench.session import Session
@@ -134,7 +135,7 @@ class GenerateScreen(StepScreen):
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="generate-controls"):
             yield Label("strategy", classes="option-label")
-            yield Select([("the plan's", FROM_PLAN), *[(s, s) for s in STRATEGIES]], value=FROM_PLAN,
+            yield Select([("the plan's", FROM_PLAN), *[(s, s) for s in PROGRAM_STRATEGIES]], value=FROM_PLAN,
                          allow_blank=False, id="gen-strategy",
                          tooltip="seq: one core; sn: shared-nothing; locks; tm: transactions (Intel RTM)")
             yield Label("locks", classes="option-label")
