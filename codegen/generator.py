@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -262,12 +261,14 @@ def _write(source: NFSource, plan: Mapping[str, Any], analysis: Analysis, out: P
     written: list[str] = []
 
     def put(name: str, text: str | None = None, copy_of: Path | None = None) -> None:
+        # A file whose content is unchanged is left as it is, so its mtime
+        # tells make that what was built from it is current: regenerating
+        # with another lock kind rebuilds config.o, not the whole program.
         target = out / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        if copy_of is not None:
-            shutil.copyfile(copy_of, target)
-        else:
-            target.write_text(text or "")
+        data = copy_of.read_bytes() if copy_of is not None else (text or "").encode()
+        if not (target.is_file() and target.read_bytes() == data):
+            target.write_bytes(data)
         written.append(name)
 
     out.mkdir(parents=True, exist_ok=True)
