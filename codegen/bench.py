@@ -19,8 +19,8 @@ from typing import Any, Callable
 from analyses.errors import MaestroError
 from analyses.model import Analysis
 from analyses.plan_values import DEFAULT_NIC, LOCK_KINDS
-from codegen.generator import generate
-from codegen.program import build, run
+from codegen.pipeline import Pipeline
+from codegen.program import run
 from codegen.traffic import generate as make_traffic
 
 #: Benchmark strategy names -> (program strategy, lock granularity, planner strategy).
@@ -52,8 +52,6 @@ def bench(nf: str, analysis: Analysis, *, cores: list[int], strategies: list[str
           traffic: list[str], seconds: float = 3.0, flows: int = 10000, packets: int = 200000,
           nic: str = DEFAULT_NIC, log: Callable[[str], None] | None = None) -> list[BenchRow]:
     """Run every configuration; see the module doc."""
-    from analyses.planner import plan as make_plan
-
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise MaestroError(f"unknown strategies {unknown} (one of {', '.join(STRATEGIES)})")
@@ -64,11 +62,12 @@ def bench(nf: str, analysis: Analysis, *, cores: list[int], strategies: list[str
         for name in strategies:
             program_strategy, lock, planner_strategy = STRATEGIES[name]
             for n in ([1] if name == "seq" else cores):
+                pipeline = Pipeline()
                 try:
-                    plan = make_plan(analysis, cores=n, nic=nic, strategy=planner_strategy).to_json()
-                    program = generate(nf, plan, analysis, Path(tmp) / f"{name}-{n}",
-                                       strategy=program_strategy, lock=lock)
-                    build(program)
+                    plan = pipeline.plan(analysis, cores=n, nic=nic, strategy=planner_strategy)
+                    program = pipeline.generate(nf, plan, analysis, Path(tmp) / f"{name}-{n}",
+                                                strategy=program_strategy, lock=lock)
+                    pipeline.build(program)
                 except MaestroError as exc:
                     rows += [BenchRow(name, n, t, error=str(exc).splitlines()[0]) for t in traffic]
                     continue

@@ -36,13 +36,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from analyses.errors import MaestroError
 from analyses.fields import FRAME_FIELDS, L4_FIELDS, byte_field, is_packet_field
 from analyses.coverage import Coverage, Observation, coverage
 from analyses.model import Analysis
 from analyses.plan_values import DEFAULT_NIC
+from codegen.pipeline import Pipeline, StageEvent
 from codegen.calltrace import read_calls, split_calls
 from codegen.checksums import CHECKSUM_FIELDS, checksum_mismatches
 from codegen.reference import NF_DROP, NF_FLOOD, PacketResult
@@ -485,30 +486,37 @@ class Prepared:
 def prepare(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "maestro", nic: str = DEFAULT_NIC,
             defines=None, out_dir: Path | None = None, analysis: Analysis | None = None,
             explore_paths: bool = True, log=None, cancel=None) -> Prepared:
-    """Analyze (explore), plan, generate and build `nf`.  strategy: auto
-    (the plan's), sn, locks or tm.  Without explore_paths, a given analysis
-    is used (no path traffic can be made then)."""
+    """Analyze (explore), plan, generate and build `nf` (codegen/pipeline.py).
+    strategy: auto (the plan's), sn, locks or tm.  Without explore_paths, a
+    given analysis is used (no path traffic can be made then).  log: a
+    function given each make line; cancel: the pipeline's cancel token."""
     import tempfile
 
-    from analyses.planner import plan as make_plan
-    from analyses.report import analyze, build_report
-    from analyses.symbex import explore
-    from codegen.generator import generate
-    from codegen.program import build
     from analyses.nf_source import resolve_nf
     from codegen.safe_text import check_nf_name
 
     check_nf_name(resolve_nf(nf).name)  # refused before a long analysis
-    exploration = explore(nf, defines=defines) if explore_paths else None
-    analysis = build_report(exploration) if exploration else analysis or analyze(nf, defines=defines)
+    pipeline = Pipeline(progress=_build_lines(log), cancel=cancel)
+    exploration = None
+    if explore_paths:
+        analysis, exploration = pipeline.analyze(nf, defines=defines, explore_paths=True)
+    elif analysis is None:
+        analysis = pipeline.analyze(nf, defines=defines)
     planner_strategy = {"auto": "auto", "sn": "shared-nothing", "locks": "locks",
                         "tm": "tm"}[strategy]
-    plan = make_plan(analysis, cores=cores, nic=nic, strategy=planner_strategy).to_json()
+    plan = pipeline.plan(analysis, cores=cores, nic=nic, strategy=planner_strategy).to_json()
     out_dir = out_dir or Path(tempfile.mkdtemp(prefix=f"maestro-verify-{Path(nf).stem}-"))
-    program = generate(nf, plan, analysis, out_dir, strategy=None if strategy == "auto" else strategy,
-                       lock=lock, defines=defines)
-    build(program, log=log, cancel=cancel)
+    program = pipeline.generate(nf, plan, analysis, out_dir, strategy=None if strategy == "auto" else strategy,
+                                lock=lock, defines=defines)
+    pipeline.build(program)
     return Prepared(program, plan, analysis, exploration)
+
+
+def _build_lines(log) -> Callable[[StageEvent], None] | None:
+    """A pipeline progress callback that hands make's lines to `log`."""
+    if log is None:
+        return None
+    return lambda event: log(event.detail) if event.kind == "log" else None
 
 
 def prepare_built(directory: Path, *, log=None, cancel=None) -> Prepared:
@@ -516,11 +524,10 @@ def prepare_built(directory: Path, *, log=None, cancel=None) -> Prepared:
     and -D values; built first when its executable is missing or was not
     built from the files now there, see codegen.program.check_built).  The NF
     copy is explored again for the paths and their coverage."""
-    from analyses.report import build_report
-    from analyses.symbex import explore
     from codegen.generator import GeneratedProgram
-    from codegen.program import RunError, build, check_built
+    from codegen.program import RunError, check_built
 
+    pipeline = Pipeline(progress=_build_lines(log), cancel=cancel)
     program = GeneratedProgram.load(directory)
     try:
         plan = json.loads((program.directory / "plan.json").read_text())
@@ -529,9 +536,9 @@ def prepare_built(directory: Path, *, log=None, cancel=None) -> Prepared:
     try:
         check_built(program)
     except RunError:
-        build(program, log=log, cancel=cancel)
-    exploration = explore(program.nf_copy, defines=program.defines)
-    return Prepared(program, plan, build_report(exploration), exploration)
+        pipeline.build(program)
+    analysis, exploration = pipeline.analyze(program.nf_copy, defines=program.defines, explore_paths=True)
+    return Prepared(program, plan, analysis, exploration)
 
 
 def verify_traffics(prepared: Prepared, traffics: Sequence[str], *, flows: int = 200, packets: int = 5000,

@@ -350,10 +350,10 @@ async def test_choosing_another_nf_replaces_a_running_analysis():
 
 @pytest.mark.asyncio
 async def test_quitting_cancels_the_analysis(monkeypatch):
-    import workbench.screens.analyze as analyze_module
+    from codegen.pipeline import Pipeline
 
     ended = threading.Event()
-    real = analyze_module.analyze
+    real = Pipeline.analyze
 
     def tracked(*args, **kwargs):
         try:
@@ -361,7 +361,7 @@ async def test_quitting_cancels_the_analysis(monkeypatch):
         finally:
             ended.set()
 
-    monkeypatch.setattr(analyze_module, "analyze", tracked)
+    monkeypatch.setattr(Pipeline, "analyze", tracked)
     app = Workbench(str(SLOW_NF), keymap_path=None)
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from analyses.model import Analysis
-from analyses.report import analyze
+from codegen.pipeline import Pipeline, StageEvent
 from analyses.symbex import Budgets, Progress
 from workbench.commands import argtypes
 from workbench.commands.argtypes import number
@@ -40,13 +40,14 @@ def run(args: argparse.Namespace) -> int:
     """Analyze, print the summary, optionally write JSON."""
     err = Console(stderr=True, highlight=False)
 
-    def progress(p: Progress) -> None:
-        if not args.quiet:
+    def progress(event: StageEvent) -> None:
+        if not args.quiet and event.kind == "progress":
+            p: Progress = event.detail
             err.print(f"[dim]{p.elapsed:6.1f}s {p.stage:8} paths done {p.done:4} active {p.active:3} {p.text}[/]")
 
     budgets = Budgets(seconds=args.max_seconds, paths=args.max_paths, memory_mb=args.max_memory_mb)
-    report = analyze(args.nf, opt=args.opt, defines=parse_defines(args.defines), budgets=budgets,
-                     progress=progress)
+    report = Pipeline(progress=progress).analyze(args.nf, opt=args.opt, defines=parse_defines(args.defines),
+                                                 budgets=budgets)
     if args.json:
         args.json.write_text(report.dumps())
     print_report(report, Console())

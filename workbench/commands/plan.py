@@ -53,10 +53,10 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
 def load_analysis(nf: str, path: Path | None) -> Analysis:
     """The saved report at `path`, else a fresh analysis of `nf`."""
     if path is None:
-        from analyses.report import analyze  # angr: imported only when needed
+        from codegen.pipeline import Pipeline
 
         Console(stderr=True, highlight=False).print(f"[dim]analyzing {nf} (angr)...[/]")
-        return analyze(nf)
+        return Pipeline().analyze(nf)
     try:
         report = Analysis.load(path)
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -12,8 +12,9 @@ from rich.console import Console
 from analyses.errors import MaestroError
 from analyses.nf_source import resolve_nf
 from analyses.plan_values import LOCK_KINDS, PROGRAM_STRATEGIES
-from codegen.generator import GeneratedProgram, check_destination, generate
-from codegen.program import build, cores_warning, run
+from codegen.generator import GeneratedProgram, check_destination
+from codegen.pipeline import Pipeline
+from codegen.program import cores_warning, run
 from codegen.safe_text import check_nf_name
 from codegen.trace import read_trace
 from codegen.traffic import PROFILES
@@ -101,8 +102,8 @@ def run_generate(args: argparse.Namespace) -> int:
     check_nf_name(resolve_nf(args.nf).name)  # before a long analysis
     check_destination(args.out, args.force)
     analysis = load_analysis(args.nf, args.analysis)
-    program = generate(args.nf, plan, analysis, args.out, strategy=args.strategy, lock=args.locks,
-                       defines=parse_defines(args.defines), replace=args.force)
+    program = Pipeline().generate(args.nf, plan, analysis, args.out, strategy=args.strategy, lock=args.locks,
+                                  defines=parse_defines(args.defines), replace=args.force)
     print(f"wrote {len(program.files)} files to {program.directory} "
           f"({program.nf}, strategy {program.strategy}, {program.cores} cores, plan {program.digest})")
     return 0
@@ -110,8 +111,8 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_build(args: argparse.Namespace) -> int:
     program = GeneratedProgram.load(args.dir)
-    exe = build(program, log=lambda line: err.out(line, highlight=False),
-                sanitize="-fsanitize=address,undefined" if args.sanitize else "")
+    pipeline = Pipeline(progress=lambda e: err.out(e.detail, highlight=False) if e.kind == "log" else None)
+    exe = pipeline.build(program, sanitize="-fsanitize=address,undefined" if args.sanitize else "")
     print(f"built {exe}")
     return 0
 

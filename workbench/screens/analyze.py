@@ -1,7 +1,8 @@
 """Step 2, Analyze: symbolic execution of the chosen NF, with live progress.
 
-The analysis (analyses.report.analyze) runs in a thread worker that only
-posts messages: `Progress` (each replaces a queued one) and `Finished`.
+The analysis (the pipeline's analyze stage, codegen/pipeline.py) runs in a
+thread worker that only posts messages: `Progress` (each replaces a queued
+one) and `Finished`.
 Failures (compile errors with gcc's file:line, calls outside the contract,
 anything else) reach the screen's one failure handler and are shown here;
 an exceeded budget gives an incomplete report whose warnings are shown.
@@ -23,7 +24,7 @@ from textual.worker import Worker, get_current_worker
 from analyses.errors import MaestroError
 from analyses.model import Analysis
 from analyses.nf_source import NFSource, resolve_nf, spec_summary
-from analyses.report import analyze
+from codegen.pipeline import Cancelled, Pipeline
 from analyses.symbex import Budgets
 from analyses.symbex import Progress as SymbexProgress
 from workbench.screens.base import StepScreen
@@ -57,9 +58,10 @@ class AnalyzeScreen(StepScreen):
             return isinstance(message, AnalyzeScreen.Progress) and message.run == self.run
 
     class Finished(Message):
-        """Run `run` ended with `analysis` (cancelled: stopped by the engineer)."""
+        """Run `run` ended with `analysis` (cancelled: stopped by the engineer,
+        and no analysis)."""
 
-        def __init__(self, run: int, analysis: Analysis, cancelled: bool) -> None:
+        def __init__(self, run: int, analysis: Analysis | None, cancelled: bool) -> None:
             super().__init__()
             self.run = run
             self.analysis = analysis
@@ -173,10 +175,15 @@ class AnalyzeScreen(StepScreen):
     def analysis_worker(self, run: int, nf: NFSource, opt: str, budgets: Budgets) -> None:
         """Analyze in a thread; only posts messages."""
         worker = get_current_worker()
-        analysis = analyze(nf, opt=opt, budgets=budgets,
-                           progress=lambda p: self.post_message(self.Progress(run, p)),
-                           cancel=lambda: worker.is_cancelled)
-        self.post_message(self.Finished(run, analysis, worker.is_cancelled))
+        pipeline = Pipeline(progress=lambda event: self.post_message(self.Progress(run, event.detail))
+                            if event.kind == "progress" else None,
+                            cancel=lambda: worker.is_cancelled)
+        try:
+            analysis = pipeline.analyze(nf, opt=opt, budgets=budgets)
+        except Cancelled:
+            self.post_message(self.Finished(run, None, True))
+            return
+        self.post_message(self.Finished(run, analysis, False))
 
     def action_cancel(self) -> None:
         """Stop the running analysis (the worker checks its flag between steps)."""
@@ -219,7 +226,7 @@ class AnalyzeScreen(StepScreen):
         if message.cancelled:
             message.stop()  # a cancelled run's partial report is not kept
             progress.state = "cancelled"
-            log.write_line(f"cancelled after {message.analysis.stats.paths} paths; nothing kept")
+            log.write_line(f"cancelled after {progress.done} paths; nothing kept")
             self.query_one("#analyze-error", Static).update(
                 "Analysis cancelled: its partial report was dropped. Press r to run it again.")
             return

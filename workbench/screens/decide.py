@@ -23,6 +23,7 @@ from analyses import planner
 from analyses.model import Analysis
 from analyses.nic import NICS
 from analyses.planner import Plan
+from codegen.pipeline import Pipeline
 from workbench.screens.base import StepScreen
 from workbench.screens.text_modal import TextModal
 from workbench.session import PlanSettings, Session
@@ -207,8 +208,9 @@ class DecideScreen(StepScreen):
     def plan_worker(self, run: int, analysis: Analysis, settings: PlanSettings) -> None:
         """Plan in a thread; only posts messages."""
         worker = get_current_worker()
-        result = planner.plan(analysis, settings.cores, settings.nic, settings.strategy,
-                              dict(settings.overrides))
+        result = Pipeline(cancel=lambda: worker.is_cancelled).plan(
+            analysis, cores=settings.cores, nic=settings.nic, strategy=settings.strategy,
+            overrides=settings.overrides)
         if not worker.is_cancelled:
             self.post_message(self.Planned(run, analysis, result, settings))
 

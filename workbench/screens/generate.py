@@ -30,7 +30,8 @@ from analyses.errors import MaestroError
 from analyses.model import Analysis
 from analyses.planner import Plan
 from analyses.plan_values import LOCK_KINDS, PROGRAM_STRATEGIES
-from codegen.generator import GeneratedProgram, generate, program_strategy
+from codegen.generator import GeneratedProgram, program_strategy
+from codegen.pipeline import Pipeline
 from workbench.screens.base import StepScreen
 from workbench.screens.load import display_path
 from workbench.session import Session
@@ -304,7 +305,8 @@ class GenerateScreen(StepScreen):
         generation's files, compared with when `folder` holds no program yet."""
         worker = get_current_worker()
         before = read_program(folder) or previous or {}
-        program = generate(nf, plan.to_json(), analysis, folder, strategy=strategy, lock=lock)
+        program = Pipeline(cancel=lambda: worker.is_cancelled).generate(nf, plan, analysis, folder,
+                                                                        strategy=strategy, lock=lock)
         contents = read_files(program.directory, program.files)
         if not worker.is_cancelled:
             self.post_message(self.Generated(run, plan, program, contents, before))

@@ -28,7 +28,8 @@ from textual.widgets import Button, Input, Label, Log, Select, Static
 from textual.worker import Worker
 
 from codegen.generator import GeneratedProgram
-from codegen.program import build, cores_warning, run
+from codegen.pipeline import Pipeline
+from codegen.program import cores_warning, run
 from codegen.traffic import PROFILES
 from codegen.traffic import generate as make_traffic
 from workbench.screens.load import display_path
@@ -294,7 +295,9 @@ class RunScreen(StepScreen):
             lines.append(text)
             self.post_message(self.BuildLine(run_id, text))
 
-        executable = build(program, log=line, cancel=cancel)
+        pipeline = Pipeline(progress=lambda event: line(event.detail) if event.kind == "log" else None,
+                            cancel=cancel)
+        executable = pipeline.build(program)
         self.post_message(self.Result(run_id, "build", basis, {
             "ok": True, "executable": str(executable), "seconds": round(time.monotonic() - started, 2),
             "log": lines[-LOG_TAIL:]}))
