@@ -216,7 +216,9 @@ def _span(data: bytes | bytearray, name: str) -> tuple[int, int] | None:
     """[start, end) of a field in a frame (L4 fields through IHL)."""
     if name in FRAME_FIELDS:
         start, length = FRAME_FIELDS[name]
-    elif name in L4_FIELDS and len(data) > 14:
+    elif name in L4_FIELDS and len(data) > 14 and data[14] & 0x0F >= 5:
+        # an IHL under 5 (a malformed header the NF refuses) puts no L4
+        # header anywhere: reading one would name IPv4 header bytes
         start, length = L4_FIELDS[name]
         start += 14 + (data[14] & 0x0F) * 4
     else:

@@ -15,7 +15,7 @@ from codegen.program import build
 from codegen.reference import NF_DROP
 from codegen.trace import TracePacket
 from codegen.traffic import generate as traffic
-from codegen.verify import (compare, fix_l4_checksum, in_trace_order, parallel_results,
+from codegen.verify import (compare, fix_l4_checksum, in_trace_order, parallel_results, readdress,
                             reference_in_order, serial_order)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "analysis"
@@ -179,3 +179,20 @@ def test_a_lock_program_reporting_an_order_it_did_not_use(fw_locks):
     reference = reference_in_order("fw", trace, serial_order(mutated))
     verdict = compare(reference, mutated, analysis, trace)
     assert not verdict.equivalent and verdict.first_difference["index"] == reply.index
+
+
+def test_a_malformed_ihl_has_no_l4_fields_to_readdress():
+    """A WAN packet whose IHL is under 5 has no L4 header: re-addressing its
+    "destination port" once wrote into the IPv4 header (bytes 20-21 with
+    IHL 1), which the comparison then reported as a difference in
+    ipv4.frag of a packet both runs dropped (vnat, found by path traffic)."""
+    good = bytearray(traffic("uniform", 1, 1, seed=2)[0].data)
+    bad = bytearray(good)
+    port = bytes(good[36:38])
+    bad[14] = 0x41  # IPv4, IHL 1: "l4.dport" would be bytes 20-21 (ipv4.frag)
+    bad[20:22] = port
+    values = {port: b"\x12\x34"}
+    trace = [TracePacket(1, 0, bytes(good)), TracePacket(1, 1, bytes(bad))]
+    out, changed = readdress(trace, {1: {"l4.dport"}}, values)
+    assert out[0].data[36:38] == b"\x12\x34" and changed == {0: {"l4.dport"}}
+    assert out[1].data == bytes(bad)
