@@ -177,11 +177,16 @@ def run(
     cancel: threading.Event | None = None,
     timeout: float | None = None,
     dump_assignment: Path | None = None,
+    passes: int = 0,
+    sim_window: bool = False,
 ) -> RunResult:
     """Run the built program and collect its events.
 
     With packets/replay the simulated NIC feeds net_null ports (once: one
-    pass, then stop; else loop for `seconds`).  With eal_args and no trace,
+    pass, then stop; passes: that many passes, then stop; else loop for
+    `seconds`; sim_window: the simulated NIC copies each packet into a
+    window of mbufs instead of laying the trace out, simnic.h).  Results
+    (with once or passes) hold a line per packet and pass.  With eal_args and no trace,
     it polls the NIC the EAL arguments name.  `cancel` stops the run
     (SIGINT: the program shuts down cleanly and prints its totals).
     """
@@ -198,6 +203,10 @@ def run(
             app_args += ["--trace", str(replay)]
         if once:
             app_args.append("--once")
+        elif passes:
+            app_args += ["--passes", str(int(passes))]
+        if sim_window:
+            app_args.append("--sim-window")
         if seconds:
             app_args += ["--seconds", str(seconds)]
         if results is not None:
