@@ -188,6 +188,13 @@ static void print_stats(const char *type, double t, double since, struct stats_s
              passes, processed);
     if (simulated)
       printf(",\"simnic\":{\"mode\":\"%s\",\"bytes\":%" PRIu64 "}", sim_mode, sim_layout_bytes);
+    uint64_t state_total = 0;
+    printf(",\"state\":{\"per_core\":[");
+    for (unsigned w = 0; w < workers; ++w) {
+      printf("%s%" PRIu64, w ? "," : "", maestro_state_bytes[w]);
+      state_total += maestro_state_bytes[w];
+    }
+    printf("],\"bytes\":%" PRIu64 "}", state_total);
   }
   printf("}\n");
   fflush(stdout);

@@ -78,6 +78,10 @@ extern const maestro_process_fn maestro_nf_processes[];
    instance.  Returns 0 and prints why on failure. */
 int maestro_state_init(unsigned workers);
 
+/* Heap bytes each worker's nf_init allocated: its private (sharded,
+   replicated) objects, and for the first worker also the shared ones. */
+extern uint64_t maestro_state_bytes[MAESTRO_MAX_WORKERS];
+
 /* Processes one packet on worker `worker` with the plan's strategy (locks,
    transactions, or none) and returns the NF's output.  `aborts` counts the
    times the packet was re-run (read mode to write mode, TM aborts). */
