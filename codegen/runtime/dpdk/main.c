@@ -6,11 +6,11 @@
  *
  * Usage: PROGRAM [EAL args] -- [--trace FILE.replay] [--once | --passes N]
  *        [--seconds S] [--interval S] [--results FILE [--bytes]]
- *        [--dump-assignment FILE] [--sim-window]
+ *        [--dump-assignment FILE] [--sim-window | --sim-layout]
  * --passes N: N passes over the trace, then stop (--once: one); results
  * then hold a line per packet and pass (record pass * packets + index).
- * --sim-window: the simulated NIC copies each packet into a window of
- * mbufs instead of laying the trace out (simnic.h; for comparisons).
+ * --sim-window, --sim-layout: how the simulated NIC lays the packets out
+ * (simnic.h; by default by the frames' length).
  * With --trace, the ports are expected to be net_null vdevs and the
  * simulated NIC feeds them (simnic.c); without it, real NIC queues are
  * polled and the NF's time is the TSC in nanoseconds.
@@ -101,7 +101,7 @@ static unsigned workers;
 static uint16_t ports;
 static struct packet_result *results;
 static struct call_trace *result_calls; /* each packet's state calls (with --results) */
-static int simulated, once, result_bytes, sim_window;
+static int simulated, once, result_bytes, sim_layout = SIM_MODE_AUTO;
 static uint32_t passes; /* with --once or --passes; 0: loop */
 static double seconds_limit, interval = 1.0;
 static uint64_t start_tsc;
@@ -431,7 +431,7 @@ int main(int argc, char **argv) {
       {"seconds", required_argument, NULL, 's'}, {"interval", required_argument, NULL, 'i'},
       {"results", required_argument, NULL, 'r'}, {"dump-assignment", required_argument, NULL, 'a'},
       {"bytes", no_argument, NULL, 'b'},         {"passes", required_argument, NULL, 'p'},
-      {"sim-window", no_argument, NULL, 'w'},
+      {"sim-window", no_argument, NULL, 'w'},    {"sim-layout", no_argument, NULL, 'l'},
       {NULL, 0, NULL, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -439,7 +439,8 @@ int main(int argc, char **argv) {
     case 't': trace = optarg; break;
     case 'o': passes = 1; break;
     case 'p': passes = (uint32_t)strtoul(optarg, NULL, 10); break;
-    case 'w': sim_window = 1; break;
+    case 'w': sim_layout = SIM_MODE_WINDOW; break;
+    case 'l': sim_layout = SIM_MODE_LAYOUT; break;
     case 's': seconds_limit = atof(optarg); break;
     case 'i': interval = atof(optarg); break;
     case 'r': results_path = optarg; break;
@@ -494,7 +495,7 @@ int main(int argc, char **argv) {
     configure_port(port, pool, stdout);
   printf("]}\n");
   fflush(stdout);
-  if (simulated && !simnic_start(maestro_devices, workers, passes, sim_window))
+  if (simulated && !simnic_start(maestro_devices, workers, passes, sim_layout))
     rte_exit(EXIT_FAILURE, "the simulated NIC could not start\n");
   maestro_record_order = results_path != NULL;
   maestro_record_calls = results_path != NULL;

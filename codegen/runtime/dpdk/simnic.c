@@ -9,6 +9,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf_dyn.h>
+#include <rte_memcpy.h>
 #include <rte_prefetch.h>
 #include <rte_thash.h>
 
@@ -36,10 +37,21 @@ struct sim_restore {
   uint16_t len;   /* bytes (0: nothing to restore) */
 };
 
+/* A packet of a queue in the window mode: its bytes in the queue's arena. */
+struct sim_frame {
+  uint32_t offset; /* in the arena */
+  uint16_t length;
+  uint16_t device;
+  uint32_t index;
+  vigor_time_t time;
+} __attribute__((packed));
+
 /* Per worker queue: the trace indexes it receives from every device, in
    trace order, and the mbufs they are delivered in.  Laid out: slot s
    holds the packet at position s % count for good (nslots is a multiple of
-   count); window: slots take whichever packet comes next. */
+   count); window: slots take whichever packet comes next, copied from the
+   queue's arena (its packets' bytes back to back, in its order) or, past
+   the budget, from the trace. */
 struct sim_queue {
   struct rte_mbuf **slots;
   uint32_t nslots;
@@ -52,6 +64,8 @@ struct sim_queue {
   int laid_out;
   int wrapped;     /* every slot delivered once: restore before delivering */
   struct sim_restore *restore; /* per position (laid out) */
+  struct sim_frame *frames; /* per position (window) */
+  uint8_t *arena;
   uint8_t *saved;
   int done;
 } __attribute__((aligned(64))); /* each worker's cursor on its own cache lines */
@@ -195,6 +209,17 @@ static void fill_slot(struct rte_mbuf *m, uint32_t index) {
   info->base_time = p->time;
 }
 
+static inline void fill_from_arena(struct rte_mbuf *m, const struct sim_queue *q,
+                                   const struct sim_frame *f) {
+  rte_memcpy(rte_pktmbuf_mtod(m, uint8_t *), q->arena + f->offset, f->length);
+  m->data_len = f->length;
+  m->pkt_len = f->length;
+  m->port = f->device;
+  struct sim_info *info = sim_info(m);
+  info->index = f->index;
+  info->base_time = f->time;
+}
+
 static uint16_t rx_inject(uint16_t port, uint16_t queue, struct rte_mbuf *pkts[],
                           uint16_t nb_pkts, uint16_t max_pkts, void *user) {
   (void)port;
@@ -222,6 +247,8 @@ static uint16_t rx_inject(uint16_t port, uint16_t queue, struct rte_mbuf *pkts[]
         if (r->len)
           memcpy(rte_pktmbuf_mtod(m, uint8_t *) + r->lo, q->saved + r->saved, r->len);
       }
+    } else if (q->frames != NULL) {
+      fill_from_arena(m, q, &q->frames[q->next]);
     } else {
       fill_slot(m, q->indexes[q->next]);
     }
@@ -239,11 +266,16 @@ static uint16_t rx_inject(uint16_t port, uint16_t queue, struct rte_mbuf *pkts[]
   /* The next burst's mbufs and bytes, while this one is processed. */
   q->ahead = q->ahead > filled ? q->ahead - filled : 0;
   for (; q->nslots && q->ahead < SIM_BURST; ++q->ahead) {
-    uint32_t s = q->slot + q->ahead;
-    struct rte_mbuf *m = q->slots[s >= q->nslots ? s % q->nslots : s];
-    rte_prefetch0(m);
-    rte_prefetch0((char *)m + RTE_CACHE_LINE_SIZE);
-    rte_prefetch0(slot_data(m));
+    if (q->laid_out) {
+      uint32_t s = q->slot + q->ahead;
+      struct rte_mbuf *m = q->slots[s >= q->nslots ? s % q->nslots : s];
+      rte_prefetch0(m);
+      rte_prefetch0((char *)m + RTE_CACHE_LINE_SIZE);
+      rte_prefetch0(slot_data(m));
+    } else if (q->frames != NULL) { /* the window's mbufs stay in cache: the bytes to copy */
+      uint32_t pos = q->next + q->ahead;
+      rte_prefetch0(q->arena + q->frames[pos >= q->count ? pos % q->count : pos].offset);
+    }
   }
   return filled;
 }
@@ -293,7 +325,40 @@ static int lay_out(struct sim_queue *q, struct rte_mempool *pool, int laid_out) 
   return 1;
 }
 
-int simnic_start(unsigned devices, unsigned nqueues, uint32_t pass_count, int window) {
+/* The window's arena of a queue: its packets' bytes back to back (each on
+   whole cache lines) and where each is; 0 when it cannot be allocated. */
+static int build_arena(struct sim_queue *q) {
+  uint64_t bytes = 0;
+  for (uint32_t pos = 0; pos < q->count; ++pos)
+    bytes += RTE_ALIGN_CEIL(sim_packets[q->indexes[pos]].length, RTE_CACHE_LINE_SIZE);
+  if (bytes > UINT32_MAX)
+    return 0;
+  q->frames = malloc(sizeof(*q->frames) * (q->count ? q->count : 1));
+  q->arena = aligned_alloc(RTE_CACHE_LINE_SIZE, bytes ? bytes : RTE_CACHE_LINE_SIZE);
+  if (q->frames == NULL || q->arena == NULL) {
+    free(q->frames);
+    free(q->arena);
+    q->frames = NULL;
+    q->arena = NULL;
+    return 0;
+  }
+  uint32_t offset = 0;
+  for (uint32_t pos = 0; pos < q->count; ++pos) {
+    const struct replay_packet *p = &sim_packets[q->indexes[pos]];
+    struct sim_frame *f = &q->frames[pos];
+    f->offset = offset;
+    f->length = p->length;
+    f->device = p->device;
+    f->index = q->indexes[pos];
+    f->time = p->time;
+    memcpy(q->arena + offset, p->data, p->length);
+    offset += (uint32_t)RTE_ALIGN_CEIL(p->length, RTE_CACHE_LINE_SIZE);
+  }
+  sim_layout_bytes += bytes + sizeof(*q->frames) * q->count;
+  return 1;
+}
+
+int simnic_start(unsigned devices, unsigned nqueues, uint32_t pass_count, int mode) {
   queue_count = nqueues;
   passes = pass_count;
   uint32_t slots = 1;
@@ -333,7 +398,9 @@ int simnic_start(unsigned devices, unsigned nqueues, uint32_t pass_count, int wi
      SIM_MIN_SLOTS when looping), unless that passes the budget. */
   uint32_t room = (uint32_t)RTE_ALIGN_CEIL(sim_max_length ? sim_max_length : 1, RTE_CACHE_LINE_SIZE);
   uint64_t mbuf_bytes = sizeof(struct rte_mbuf) + RTE_PKTMBUF_HEADROOM + room + RTE_CACHE_LINE_SIZE;
-  uint64_t total = 0, bytes = 0;
+  uint64_t total = 0, bytes = 0, frame_bytes = 0;
+  for (uint32_t i = 0; i < sim_packet_count; ++i)
+    frame_bytes += RTE_ALIGN_CEIL(sim_packets[i].length, RTE_CACHE_LINE_SIZE);
   for (unsigned q = 0; q < nqueues; ++q) {
     uint32_t count = queues[q].count, copies = 1;
     if (passes != 1 && count)
@@ -341,10 +408,18 @@ int simnic_start(unsigned devices, unsigned nqueues, uint32_t pass_count, int wi
     total += (uint64_t)count * copies;
     bytes += (uint64_t)count * copies * mbuf_bytes + (passes == 1 ? 0 : (uint64_t)count * 16);
   }
-  int laid_out = !window && bytes <= SIM_LAYOUT_BUDGET;
+  /* By default the window: its mbufs stay in cache and copying a short
+     frame costs less than streaming a laid-out mbuf through the caches (3
+     cache lines a packet, 2 of them written back); long frames are laid
+     out, restoring only what the NF writes (SIM_LAYOUT_ABOVE). */
+  int laid_out = mode == SIM_MODE_LAYOUT ||
+                 (mode == SIM_MODE_AUTO && sim_packet_count &&
+                  frame_bytes / sim_packet_count > SIM_LAYOUT_ABOVE);
+  laid_out = laid_out && bytes <= SIM_LAYOUT_BUDGET;
+  int arena = !laid_out && frame_bytes + 24ull * sim_packet_count <= SIM_LAYOUT_BUDGET;
   if (!laid_out)
     total = (uint64_t)SIM_WINDOW * nqueues;
-  sim_mode = laid_out ? "layout" : "window";
+  sim_mode = laid_out ? "layout" : arena ? "window" : "window-direct";
   sim_layout_bytes = total * mbuf_bytes;
   struct rte_mempool *pool = rte_pktmbuf_pool_create(
       "sim_slots", (unsigned)(total ? total : 1), 0, 0, (uint16_t)(room + RTE_PKTMBUF_HEADROOM),
@@ -357,6 +432,9 @@ int simnic_start(unsigned devices, unsigned nqueues, uint32_t pass_count, int wi
   for (unsigned q = 0; q < nqueues; ++q)
     if (!lay_out(&queues[q], pool, laid_out))
       return 0;
+  for (unsigned q = 0; q < nqueues && arena; ++q)
+    if (!build_arena(&queues[q]))
+      sim_mode = "window-direct"; /* that queue copies from the trace */
   for (unsigned port = 0; port < devices; ++port)
     for (unsigned q = 0; q < nqueues; ++q)
       if (rte_eth_add_rx_callback((uint16_t)port, (uint16_t)q, rx_inject, NULL) == NULL)

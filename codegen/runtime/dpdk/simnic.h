@@ -4,17 +4,23 @@
  * RETA, once per flow, before the run), injected into each queue by an RX
  * callback on the null ports, so the NF's code path is the real one.
  *
- * The data path costs little: each queue's packets are laid out once, in
- * the queue's order, in mbufs of their own (the null ports' RX pool is kept
- * empty, so net_null allocates nothing); the callback hands the next mbufs
- * of the queue out whole bursts at a time, with a reference it keeps, and
- * TX's free only drops that reference.  When the run loops over the trace,
- * a packet's mbuf is delivered again after restoring only the bytes the NF
- * may write (config.c: maestro_write_*, from the analysis' packet_writes;
- * the whole frame when they are unknown).  A trace too large to lay out in
- * SIM_LAYOUT_BUDGET goes through a window of mbufs per queue instead, each
- * packet copied whole into its mbuf when delivered.  The callback prefetches
- * the next burst's mbufs.
+ * The data path costs little: mbufs of its own, recycled (the null ports'
+ * RX pool is kept empty, so net_null allocates nothing); the callback hands
+ * the next packets of the queue out whole bursts at a time, with a
+ * reference it keeps, and TX's free only drops that reference.  Two ways:
+ *  - window (short frames, the default): each queue's packets are laid out
+ *    once, in the queue's order, back to back in an arena; a window of
+ *    SIM_WINDOW mbufs per queue, which stays in cache, takes them in turn,
+ *    each packet copied whole into its mbuf when delivered;
+ *  - layout (frames longer than SIM_LAYOUT_ABOVE bytes on average, or
+ *    --sim-layout): each packet has its own mbuf, filled once; when the run
+ *    loops over the trace it is delivered again after restoring only the
+ *    bytes the NF may write (config.c: maestro_write_*, from the analysis'
+ *    packet_writes; the whole frame when they are unknown).
+ * Measured on 64-byte frames the window is faster (a laid-out mbuf streams
+ * 3 cache lines a packet through the caches).  Past SIM_LAYOUT_BUDGET the
+ * window copies from the trace itself.  The callback prefetches what the
+ * next burst needs.
  *
  * Order: a worker sees its queue's packets in trace order across devices;
  * a burst may hold packets of several devices (mbuf->port says which), so
@@ -46,6 +52,8 @@ extern uint16_t sim_max_length;
    past it the window of SIM_WINDOW mbufs per queue is used. */
 #define SIM_LAYOUT_BUDGET (384u << 20)
 #define SIM_WINDOW 1024u
+#define SIM_LAYOUT_ABOVE 512u
+enum { SIM_MODE_AUTO, SIM_MODE_LAYOUT, SIM_MODE_WINDOW };
 
 /* What each mbuf carries besides its bytes (a dynamic field): the packet's
    trace index, the pass over the trace it belongs to, its trace time in the
@@ -70,13 +78,13 @@ static inline struct sim_info *sim_info(struct rte_mbuf *m) {
    for a frame longer than SIM_MAX_FRAME, naming its packet index). */
 int simnic_load(const char *path, unsigned devices);
 
-/* Assigns every packet to a queue (RSS), lays out per-queue mbufs (or
-   windows of them, when `window` is set or the budget is passed) and
-   registers the RX callbacks; `passes`: stop after that many passes over
-   the trace, 0: loop until stopped. */
-int simnic_start(unsigned devices, unsigned queues, uint32_t passes, int window);
-/* How the packets were laid out: "layout" or "window", and the bytes the
-   mbufs and saved bytes take (main.c reports them in the final line). */
+/* Assigns every packet to a queue (RSS), lays the packets out per queue
+   (`mode`: SIM_MODE_*) and registers the RX callbacks; `passes`: stop
+   after that many passes over the trace, 0: loop until stopped. */
+int simnic_start(unsigned devices, unsigned queues, uint32_t passes, int mode);
+/* How the packets were laid out: "layout", "window" or "window-direct",
+   and the bytes the mbufs, arenas and saved bytes take (main.c reports
+   them in the final line). */
 extern const char *sim_mode;
 extern uint64_t sim_layout_bytes;
 
