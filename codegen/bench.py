@@ -100,11 +100,13 @@ def bench(nf: str, analysis: Analysis, *, cores: list[int], strategies: list[str
           traffic: list[str], seconds: float = 3.0, flows: int = 10000, packets: int = 200000,
           nic: str = "82599", log: Callable[[str], None] | None = None,
           harness: bool = True, defines: dict[str, object] | None = None,
-          repeat: int = 1) -> list[BenchRow]:
+          repeat: int = 1, harness_cache: dict[tuple, float | None] | None = None) -> list[BenchRow]:
     """Run every configuration; see the module doc.  harness: also measure
     the null NF in each program shape (harness_ns, nf_ns).  repeat: run each
     configuration that many times (the row is the median run; runs_mpps and
-    speedup_runs give the spread)."""
+    speedup_runs give the spread).  harness_cache: harness figures by program
+    shape, shared between calls (a benchmark of several NFs measures each
+    shape once)."""
     from analyses.planner import plan as make_plan
 
     unknown = [s for s in strategies if s not in STRATEGIES]
@@ -135,9 +137,13 @@ def bench(nf: str, analysis: Analysis, *, cores: list[int], strategies: list[str
                     row.runs_mpps = [r.mpps or 0.0 for r in runs]
                     measured.append(row)
                 if harness and traffic:
-                    cost = _harness(Path(tmp) / f"null-{name}-{n}", analysis.devices, n, nic,
-                                    planner_strategy, program_strategy, lock, traces[traffic[0]],
-                                    seconds, log)
+                    shape = (program_strategy, lock, n, analysis.devices, nic, traffic[0], flows, packets)
+                    cache = harness_cache if harness_cache is not None else {}
+                    if shape not in cache:
+                        cache[shape] = _harness(Path(tmp) / f"null-{name}-{n}", analysis.devices, n, nic,
+                                                planner_strategy, program_strategy, lock,
+                                                traces[traffic[0]], seconds, log)
+                    cost = cache[shape]
                     for row in measured:
                         row.harness_ns = cost
                         if row.ns_per_packet is not None and cost is not None:

@@ -99,3 +99,31 @@ def test_latency_percentiles_per_core_in_every_stats_line(tmp_path):
     final = result.final
     assert final["latency_ns"]["packets"] == final["tx"]  # every packet sent has its latency
     assert [c["latency_ns"]["packets"] for c in final["lcores"]] == [c["tx"] for c in final["lcores"]]
+
+
+TESTPMD_PERIODS = """
+Port statistics ====================================
+  ######################## NIC statistics for port 0  ########################
+  Rx-pps:            0          Rx-bps:            0
+  ######################## NIC statistics for port 1  ########################
+  Rx-pps:            0          Rx-bps:            0
+Port statistics ====================================
+  Rx-pps:     18000000          Rx-bps:            0
+  Rx-pps:     18000000          Rx-bps:            0
+Port statistics ====================================
+  Rx-pps:     20209667          Rx-bps:            0
+  Tx-pps:     20209635          Tx-bps:            0
+  Rx-pps:     20209627          Rx-bps:            0
+Port statistics ====================================
+  Rx-pps:     19000000          Rx-bps:            0
+  Rx-pps:     19500000          Rx-bps:            0
+"""
+
+
+def test_testpmd_rate_is_the_median_of_both_ports_after_warm_up():
+    from codegen.testpmd import parse_periods
+
+    result = parse_periods(TESTPMD_PERIODS)
+    assert result.periods == [36.0, 40.419294, 38.5]  # the zero period left out
+    assert result.mpps == (40.419294 + 38.5) / 2  # the first period (warm-up) left out too
+    assert parse_periods("EAL: cannot init").error.startswith("testpmd printed no statistics")
