@@ -6,7 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev
+DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev dpdk-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup system-packages run test lint fuzz bench bench-seq bench-analysis bench-programs clean bench-plan verify-samples
@@ -55,9 +55,12 @@ bench bench-seq: setup
 bench-analysis: setup
 	$(BIN)/python -m analyses.analysis_bench
 
-# Generated programs on the simulated NIC: scaling per NF, lock schemes, tm.
+# Generated programs on the simulated NIC beside dpdk-testpmd io-forward (the
+# ceiling; dpdk-dev): scaling per NF, harness cost, latency, lock schemes.
+# e.g. make bench-programs BENCH_ARGS="--repeat 5 --nf fw"
+BENCH_ARGS ?=
 bench-programs: setup
-	$(BIN)/python -m codegen.program_bench
+	$(BIN)/python -m codegen.program_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build .pytest_cache

@@ -7,6 +7,14 @@ first interval, warm-up, is left out); speedups divide by the 1-core figure
 of the same strategy and traffic measured in the same run.  Strategies:
 seq (the reference program, one core), sn, locks-maestro, locks-object,
 locks-global, tm.
+
+Harness: for each program shape (strategy, lock granularity, cores,
+devices) a null NF (it forwards every packet, keeps no state) is built and
+run the same way on the first traffic profile: its ns per packet per core
+is what the runtime and the simulated NIC cost, so each row states its ns
+per packet with the harness and without it (the difference), figures
+comparable to the sequential reference runner's.  Latency: the median over
+the intervals of the p50/p99/p99.9 from injection to TX, overall and per core.
 """
 from __future__ import annotations
 
@@ -17,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from analyses.errors import MaestroError
-from analyses.model import Analysis
+from analyses.model import Analysis, Stats
 from analyses.plan_values import DEFAULT_NIC, LOCK_KINDS
 from codegen.pipeline import Pipeline
 from codegen.program import run
@@ -44,14 +52,60 @@ class BenchRow:
     per_core_mpps: list[float] = field(default_factory=list)
     drops: int = 0
     aborts: int = 0
+    #: packets received in the run (aborts / packets: re-runs per packet)
+    packets: int = 0
     speedup: float | None = None
     error: str | None = None
+    #: median over the intervals of the p50/p99/p999 latency (ns), all cores
+    latency_ns: dict[str, float] | None = None
+    #: the same per core
+    per_core_latency_ns: list[dict[str, float]] = field(default_factory=list)
+    #: ns per packet on one core (cores / Mpps), with the harness
+    ns_per_packet: float | None = None
+    #: the null NF's ns per packet in the same program shape (the harness)
+    harness_ns: float | None = None
+    #: ns_per_packet - harness_ns: what the NF's own code costs
+    nf_ns: float | None = None
+    #: the program's state memory (bytes): per core, and in all
+    state_bytes_per_core: list[int] = field(default_factory=list)
+    state_bytes: int | None = None
+    #: with repeats: each run's Mpps, and its speedup over the 1-core run of
+    #: the same repeat (the row's figures are the median run's)
+    runs_mpps: list[float] = field(default_factory=list)
+    speedup_runs: list[float] = field(default_factory=list)
+
+
+#: The null NF: every packet leaves on another device untouched, no state.
+NULL_NF = """/* null -- the harness alone: no state, every packet forwarded (bench). */
+#include "nf.h"
+
+bool nf_init(void) { return true; }
+
+int nf_process(uint16_t device, uint8_t *packet, uint16_t packet_length, vigor_time_t now) {
+  (void)packet;
+  (void)packet_length;
+  (void)now;
+  return device == 0 ? NF_DEVICES - 1 : 0;
+}
+"""
+
+
+def null_analysis(devices: int) -> Analysis:
+    """The analysis of NULL_NF with `devices` devices."""
+    return Analysis("null", "null.c", devices, [], [], [], [], [], Stats(0, 0.0, 0.0))
 
 
 def bench(nf: str, analysis: Analysis, *, cores: list[int], strategies: list[str],
           traffic: list[str], seconds: float = 3.0, flows: int = 10000, packets: int = 200000,
-          nic: str = DEFAULT_NIC, log: Callable[[str], None] | None = None) -> list[BenchRow]:
-    """Run every configuration; see the module doc."""
+          nic: str = DEFAULT_NIC, log: Callable[[str], None] | None = None,
+          harness: bool = True, defines: dict[str, object] | None = None,
+          repeat: int = 1, harness_cache: dict[tuple, float | None] | None = None) -> list[BenchRow]:
+    """Run every configuration; see the module doc.  harness: also measure
+    the null NF in each program shape (harness_ns, nf_ns).  repeat: run each
+    configuration that many times (the row is the median run; runs_mpps and
+    speedup_runs give the spread).  harness_cache: harness figures by program
+    shape, shared between calls (a benchmark of several NFs measures each
+    shape once)."""
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise MaestroError(f"unknown strategies {unknown} (one of {', '.join(STRATEGIES)})")
@@ -66,17 +120,58 @@ def bench(nf: str, analysis: Analysis, *, cores: list[int], strategies: list[str
                 try:
                     plan = pipeline.plan(analysis, cores=n, nic=nic, strategy=planner_strategy)
                     program = pipeline.generate(nf, plan, analysis, Path(tmp) / f"{name}-{n}",
-                                                strategy=program_strategy, lock=lock)
+                                                strategy=program_strategy, lock=lock, defines=defines)
                     pipeline.build(program)
                 except MaestroError as exc:
                     rows += [BenchRow(name, n, t, error=str(exc).splitlines()[0]) for t in traffic]
                     continue
+                measured = []
                 for t in traffic:
                     if log:
                         log(f"{nf}: {name} on {n} core(s), {t} traffic, {seconds:g} s")
-                    rows.append(_measure(program, traces[t], name, n, t, seconds))
+                    runs = [_measure(program, traces[t], name, n, t, seconds) for _ in range(max(1, repeat))]
+                    ranked = sorted(runs, key=lambda r: r.mpps or 0.0)
+                    row = ranked[(len(ranked) - 1) // 2]
+                    row.runs_mpps = [r.mpps or 0.0 for r in runs]
+                    measured.append(row)
+                if harness and traffic:
+                    shape = (program_strategy, lock, n, analysis.devices, nic, traffic[0], flows, packets)
+                    cache = harness_cache if harness_cache is not None else {}
+                    if shape not in cache:
+                        cache[shape] = _harness(Path(tmp) / f"null-{name}-{n}", analysis.devices, n, nic,
+                                                planner_strategy, program_strategy, lock,
+                                                traces[traffic[0]], seconds, log)
+                    cost = cache[shape]
+                    for row in measured:
+                        row.harness_ns = cost
+                        if row.ns_per_packet is not None and cost is not None:
+                            row.nf_ns = row.ns_per_packet - cost
+                rows += measured
     _speedups(rows)
     return rows
+
+
+def _harness(folder: Path, devices: int, cores: int, nic: str, planner_strategy: str,
+             program_strategy: str, lock: str, trace, seconds: float,
+             log: Callable[[str], None] | None) -> float | None:
+    """The null NF's ns per packet per core in this program shape (None when
+    it cannot be measured)."""
+    source = folder.parent / "null" / "null.c"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text(NULL_NF)
+    analysis = null_analysis(devices)
+    try:
+        pipeline = Pipeline()
+        plan = pipeline.plan(analysis, cores=cores, nic=nic, strategy=planner_strategy)
+        program = pipeline.generate(source, plan, analysis, folder, strategy=program_strategy, lock=lock,
+                                    defines={"NF_DEVICES": devices} if devices != 2 else None)
+        pipeline.build(program)
+    except MaestroError:
+        return None
+    if log:
+        log(f"harness: the null NF, {program_strategy} on {cores} core(s), {seconds:g} s")
+    row = _measure(program, trace, "null", cores, "", seconds)
+    return row.ns_per_packet
 
 
 def _measure(program, trace, name: str, cores: int, traffic: str, seconds: float) -> BenchRow:
@@ -95,15 +190,37 @@ def _measure(program, trace, name: str, cores: int, traffic: str, seconds: float
                          for w in range(len(intervals[0]["lcores"]))]
     row.drops = result.final.get("drop", 0)
     row.aborts = result.final.get("aborts", 0)
+    row.packets = result.final.get("rx", 0)
+    row.ns_per_packet = 1e3 * cores / row.mpps if row.mpps else None
+    row.latency_ns = _median_latency([s.get("latency_ns") for s in intervals])
+    row.per_core_latency_ns = [_median_latency([s["lcores"][w].get("latency_ns") for s in intervals]) or {}
+                               for w in range(len(intervals[0]["lcores"]))]
+    state = result.final.get("state") or {}
+    row.state_bytes_per_core = list(state.get("per_core") or [])
+    row.state_bytes = state.get("bytes")
     return row
 
 
+def _median_latency(values: list[dict[str, Any] | None]) -> dict[str, float] | None:
+    """Per percentile, the median over the intervals that sent packets."""
+    values = [v for v in values if v]
+    if not values:
+        return None
+    return {k: statistics.median(float(v[k]) for v in values) for k in ("p50", "p99", "p999")}
+
+
+def aborts_per_packet(row: BenchRow) -> float | None:
+    """Re-runs (read to write mode, TM aborts) per packet received."""
+    return row.aborts / row.packets if row.packets else None
+
+
 def _speedups(rows: list[BenchRow]) -> None:
-    single = {(r.strategy, r.traffic): r.mpps for r in rows if r.cores == 1 and r.mpps}
+    single = {(r.strategy, r.traffic): r for r in rows if r.cores == 1 and r.mpps}
     for r in rows:
         base = single.get((r.strategy, r.traffic))
         if r.mpps and base:
-            r.speedup = r.mpps / base
+            r.speedup = r.mpps / base.mpps
+            r.speedup_runs = [m / b for m, b in zip(r.runs_mpps, base.runs_mpps) if m and b]
 
 
 def to_json(nf: str, rows: list[BenchRow], **meta: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from analyses import rss
 from analyses.errors import MaestroError
+from analyses.fields import FRAME_FIELDS, L4_FIELDS
 from analyses.model import Analysis
 from analyses.nf_source import NFSource, local_headers, resolve_nf
 from analyses.nic import nic_profile
@@ -247,6 +248,7 @@ def _context(source: NFSource, plan: Mapping[str, Any], analysis: Analysis, stra
         "key_len": key_len, "rss_l4": rss_l4, "reta": reta, "program": f"nf-{strategy}",
         "nf_defines": makefile_define_flags(defines), "shared_variables": shared_variables,
         "state_sources": [p.stem for p in sorted(STATE_DIR.glob("*.c"))],
+        "writes": packet_write_ranges(analysis),
     }
     context["nf_header_files"] = nf_headers(source, defines)
     context["nf_headers"] = " ".join(name for name, _ in context["nf_header_files"])
@@ -326,6 +328,43 @@ def check_destination(out: Path, replace: bool) -> bool:
         raise GenerateError(f"{out} holds a program maestro generated: --force replaces it")
     GeneratedProgram.load(out)  # a program.json maestro cannot read is not replaced
     return True
+
+
+_BYTE_NAME = re.compile(r"^(pkt|l4)\[(\d+)\]$")
+
+
+def packet_write_ranges(analysis: Analysis) -> dict[str, Any]:
+    """The packet bytes the NF may write, for the simulated NIC (which
+    restores only those before it delivers a packet again): `frame`, a
+    [lo, hi) of frame offsets, and `l4`, one of offsets from the L4 header's
+    start ((0, 0): none).  `known` is False when the analysis is incomplete
+    or names a write it cannot place: then the whole frame is restored."""
+    frame, l4 = [1 << 16, 0], [1 << 16, 0]
+
+    def cover(span: list[int], start: int, length: int) -> None:
+        span[0], span[1] = min(span[0], start), max(span[1], start + length)
+
+    unplaced = []
+    for write in analysis.packet_writes:
+        for name in write.fields:
+            if name in FRAME_FIELDS:
+                cover(frame, *FRAME_FIELDS[name])
+            elif name in L4_FIELDS:
+                cover(l4, *L4_FIELDS[name])
+            elif m := _BYTE_NAME.match(name):
+                cover(frame if m.group(1) == "pkt" else l4, int(m.group(2)), 1)
+            else:
+                unplaced.append(name)
+    known = analysis.stats.complete and not unplaced
+    ranges = [tuple(span) if span[0] < span[1] else (0, 0) for span in (frame, l4)]
+    if not known:
+        note = ("unknown: the analysis is incomplete" if not analysis.stats.complete else
+                f"unknown: {unplaced[0]} has no place in the frame") + ", the whole frame"
+    elif ranges == [(0, 0), (0, 0)]:
+        note = "none"
+    else:
+        note = f"frame bytes [{ranges[0][0]}, {ranges[0][1]}), L4 bytes [{ranges[1][0]}, {ranges[1][1]})"
+    return {"known": known, "frame": ranges[0], "l4": ranges[1], "note": note}
 
 
 def _shared_variables(plan: Mapping[str, Any], strategy: str) -> list[str]:

@@ -201,11 +201,16 @@ def run(
     cancel: threading.Event | None = None,
     timeout: float | None = None,
     dump_assignment: Path | None = None,
+    passes: int = 0,
+    sim_layout: str | None = None,
 ) -> RunResult:
     """Run the built program and collect its events.
 
     With packets/replay the simulated NIC feeds net_null ports (once: one
-    pass, then stop; else loop for `seconds`).  With eal_args and no trace,
+    pass, then stop; passes: that many passes, then stop; else loop for
+    `seconds`; sim_layout: "window" or "layout", how the simulated NIC
+    lays the packets out, by default by their length, simnic.h).  Results
+    (with once or passes) hold a line per packet and pass.  With eal_args and no trace,
     it polls the NIC the EAL arguments name.  `cancel` stops the run
     (SIGINT: the program shuts down cleanly and prints its totals).
     """
@@ -222,6 +227,12 @@ def run(
             app_args += ["--trace", str(replay)]
         if once:
             app_args.append("--once")
+        elif passes:
+            app_args += ["--passes", str(int(passes))]
+        if sim_layout is not None:
+            if sim_layout not in ("window", "layout"):
+                raise RunError(f"sim_layout is {sim_layout!r}: window or layout")
+            app_args.append(f"--sim-{sim_layout}")
         if seconds:
             app_args += ["--seconds", str(seconds)]
         if results is not None:

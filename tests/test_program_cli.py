@@ -44,6 +44,12 @@ def test_plan_generate_build_run_verify_bench(tmp_path, capsys, monkeypatch):
     rows = json.loads(bench.read_text())["results"]
     assert {(r["strategy"], r["cores"]) for r in rows} == {("sn", 1), ("sn", 2)}
     assert all(r["mpps"] > 0 for r in rows) and (tmp_path / "fw.png").stat().st_size > 1000
+    for r in rows:  # the harness alone (the null NF, same shape) and the NF without it
+        assert r["harness_ns"] > 0 and r["nf_ns"] == r["ns_per_packet"] - r["harness_ns"]
+        assert 0 < r["latency_ns"]["p50"] <= r["latency_ns"]["p99"] <= r["latency_ns"]["p999"]
+        assert len(r["per_core_latency_ns"]) == r["cores"] == len(r["state_bytes_per_core"])
+    table = capsys.readouterr().out
+    assert "harness" in table and "p50/p99" in table
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):

@@ -130,7 +130,8 @@ def run_run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(event), flush=True)
         elif event["type"] in ("stats", "final"):
-            cores = "  ".join(f"core {c['worker']}: {c['mpps']:6.2f} Mpps" for c in event["lcores"])
+            cores = "  ".join(f"core {c['worker']}: {c['mpps']:6.2f} Mpps{latency_text(c)}"
+                              for c in event["lcores"])
             tail = (f"  drop {event['drop']}  conserved {event.get('conserved')}"
                     if event["type"] == "final" else "")
             print(f"{event['t']:6.1f}s  {cores}  total {event['mpps']:6.2f} Mpps{tail}", flush=True)
@@ -141,6 +142,14 @@ def run_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0  # stopped early: the program's final line was printed
     return 0
+
+
+def latency_text(stats: dict) -> str:
+    """ " (p50/p99/p99.9 1.2/3.4/5.6 us)" of a core's or a run's latency, or ""."""
+    latency = stats.get("latency_ns")
+    if not latency:
+        return ""
+    return " (p50/p99/p99.9 " + "/".join(f"{latency[k] / 1e3:.1f}" for k in ("p50", "p99", "p999")) + " us)"
 
 
 def run_verify(args: argparse.Namespace) -> int:

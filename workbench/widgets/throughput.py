@@ -1,5 +1,6 @@
 """Live throughput of a running program: per worker core a bar, its numbers
-and a sparkline of its Mpps over the run, then the total and the drops."""
+(Mpps, packets, drops, latency p50/p99 from injection to TX) and a sparkline
+of its Mpps over the run, then the total and the drops."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -31,7 +32,7 @@ class ThroughputRow(Horizontal):
     DEFAULT_CSS = """
     ThroughputRow { height: 1; }
     ThroughputRow > .tp-label { width: 7; }
-    ThroughputRow > .tp-numbers { width: 50; }
+    ThroughputRow > .tp-numbers { width: 68; }
     ThroughputRow > Sparkline { width: 1fr; min-width: 8; }
     """
 
@@ -55,6 +56,9 @@ class ThroughputRow(Horizontal):
         text.append(bar(mpps, scale, BAR_WIDTH), style=style or "green")
         text.append(f" {mpps:6.2f} Mpps", style="bold")
         text.append(f"  rx {count(rx):>7}  drop {count(drop):>7}")
+        latency = stats.get("latency_ns")
+        if latency:
+            text.append(f"  p50 {latency['p50'] / 1e3:.1f} p99 {latency['p99'] / 1e3:.1f} µs", style="magenta")
         if stats.get("aborts"):
             text.append(f"  aborts {count(stats['aborts'])}", style="yellow")
         self.query_one(f"#{self.key}-numbers", Static).update(text)

@@ -40,6 +40,7 @@
 #include "calltrace.h"
 
 #include <immintrin.h>
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -748,13 +749,25 @@ void par_sketch_expire(struct ParSketch *sketch, vigor_time_t time) {
 /* Start-up and the per-packet strategies                              */
 /* ------------------------------------------------------------------ */
 
+uint64_t maestro_state_bytes[MAESTRO_MAX_WORKERS];
+
+/* Heap bytes in use (the main arena's and mmap'ed blocks). */
+static uint64_t heap_in_use(void) {
+  struct mallinfo2 info = mallinfo2();
+  return (uint64_t)info.uordblks + (uint64_t)info.hblkhd;
+}
+
 int maestro_state_init(unsigned workers) {
   worker_count = workers;
   in_init = 1;
   for (init_worker = 0; init_worker < workers; ++init_worker) {
     init_next = 0;
     ctx.mode = MODE_PLAIN;
-    if (!maestro_nf_inits[init_worker]()) {
+    uint64_t before = heap_in_use();
+    int ok = maestro_nf_inits[init_worker]();
+    uint64_t after = heap_in_use();
+    maestro_state_bytes[init_worker] = after > before ? after - before : 0;
+    if (!ok) {
       fprintf(stderr, "maestro: nf_init failed on worker %u\n", init_worker);
       return 0;
     }

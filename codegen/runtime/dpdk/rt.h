@@ -61,6 +61,13 @@ extern const uint8_t maestro_rss_keys[][MAESTRO_MAX_KEY]; /* per device */
 extern const int maestro_rss_l4[];                        /* per device */
 extern const unsigned maestro_reta_size;
 extern const uint16_t maestro_reta[];
+/* The packet bytes the NF may write (from the analysis' packet_writes), so
+   the simulated NIC restores only those when it delivers a packet again:
+   frame bytes [frame_lo, frame_hi) and L4 header bytes [l4_lo, l4_hi);
+   lo >= hi: none.  Unknown (an incomplete analysis): the whole frame. */
+extern const int maestro_writes_known;
+extern const int maestro_write_frame_lo, maestro_write_frame_hi;
+extern const int maestro_write_l4_lo, maestro_write_l4_hi;
 extern const maestro_init_fn maestro_nf_inits[];
 extern const maestro_process_fn maestro_nf_processes[];
 
@@ -70,6 +77,10 @@ extern const maestro_process_fn maestro_nf_processes[];
    replicated objects a private instance per worker and shared ones a single
    instance.  Returns 0 and prints why on failure. */
 int maestro_state_init(unsigned workers);
+
+/* Heap bytes each worker's nf_init allocated: its private (sharded,
+   replicated) objects, and for the first worker also the shared ones. */
+extern uint64_t maestro_state_bytes[MAESTRO_MAX_WORKERS];
 
 /* Processes one packet on worker `worker` with the plan's strategy (locks,
    transactions, or none) and returns the NF's output.  `aborts` counts the
