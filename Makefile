@@ -6,16 +6,19 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev dpdk-dev
+DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev
+#: Only the program benchmark needs these (dpdk-testpmd, its ceiling).
+BENCH_PACKAGES := dpdk-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages run test lint fuzz bench bench-seq bench-analysis bench-programs clean bench-plan verify-samples
+.PHONY: setup system-packages bench-packages run test lint fuzz bench bench-seq bench-analysis bench-programs clean bench-plan verify-samples
 
 setup: system-packages $(STAMP)
 
-system-packages:
+system-packages bench-packages: PACKAGES = $(if $(filter bench-packages,$@),$(BENCH_PACKAGES),$(DEBIAN_PACKAGES))
+system-packages bench-packages:
 	@missing=""; \
-	for p in $(DEBIAN_PACKAGES); do \
+	for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -59,7 +62,7 @@ bench-analysis: setup
 # ceiling; dpdk-dev): scaling per NF, harness cost, latency, lock schemes.
 # e.g. make bench-programs BENCH_ARGS="--repeat 5 --nf fw"
 BENCH_ARGS ?=
-bench-programs: setup
+bench-programs: setup bench-packages
 	$(BIN)/python -m codegen.program_bench $(BENCH_ARGS)
 
 clean:
