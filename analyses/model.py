@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,10 @@ OPS = ("read", "write", "create", "update", "verify", "destroy", "expire")
 #: the NF (file-scope or static) that nf_process uses directly.
 KINDS = ("map", "vector", "dchain", "cht", "sketch", "global")
 #: Schema version of the JSON document.
+#: A claripy symbol's process-wide number in a name such as "l4_2_1523_8" or
+#: "flow_map.found_4_1589_32" (the 1523, the 1589): left out of digests.
+_SYMBOL_NUMBER = re.compile(r"_\d+(_\d+)\b")
+
 SCHEMA_VERSION = 2
 
 
@@ -211,6 +216,9 @@ class Analysis:
     packet_writes: list[PacketWrite]
     stats: Stats
     variables: list[Variable] = field(default_factory=list)
+    #: what the analysis was made from: {"source": digest of the NF's source
+    #: and local headers, "opt": the optimisation level, "defines": -D values}
+    inputs: dict[str, Any] = field(default_factory=dict)
 
     def object(self, name: str) -> StateObject:
         """The object called `name` (KeyError if there is none)."""
@@ -230,15 +238,21 @@ class Analysis:
         return doc
 
     def digest(self) -> str:
-        """A short digest of what plans are made from (the NF, its devices,
-        objects, accesses, relations, packet writes, variables and whether
-        the analysis is complete); timings and path texts are left out, so
-        the same report saved and loaded, or made again, has the same one."""
+        """A short digest of what the analysis was made from (`inputs`) and
+        of what plans are made from (the NF, its devices, objects, accesses,
+        relations, packet writes, variables, whether it is complete).
+        Timings, path texts, derived expressions and the process-wide
+        numbers claripy gives its symbols ("flow_map.found_4_1589_32": the
+        1589) are left out, so the same report saved and loaded, or made
+        again in another process, has the same digest."""
         doc = self.to_json()
         basis = {k: doc[k] for k in ("nf", "devices", "objects", "accesses", "relations",
-                                     "packet_writes", "variables")}
+                                     "packet_writes", "variables", "inputs")}
+        for access in basis["accesses"]:  # the expression is cut at a length those numbers move
+            (access.get("derived_from") or {}).pop("expr", None)
         basis["complete"] = self.stats.complete
-        return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:12]
+        text = _SYMBOL_NUMBER.sub(r"_\1", json.dumps(basis, sort_keys=True))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def dumps(self) -> str:
         """The JSON document as indented text."""
@@ -259,6 +273,7 @@ class Analysis:
             packet_writes=[PacketWrite(**w) for w in doc["packet_writes"]],
             stats=Stats(**doc["stats"]),
             variables=[Variable(**v) for v in doc.get("variables", [])],
+            inputs=dict(doc.get("inputs") or {}),
         )
 
     @classmethod

@@ -41,6 +41,7 @@ JSON schema of `Plan` (top-level keys kept stable):
                  analysis is incomplete)
     analysis_digest  Analysis.digest() of the report the plan was made
                  from ("" in plans saved before it was recorded)
+    overrides    {object: shard|replicate|lock} the plan was asked for
 """
 from __future__ import annotations
 
@@ -172,6 +173,8 @@ class Plan:
     #: Analysis.digest() of the report the plan was made from ("" in plans
     #: saved before it was recorded).
     analysis_digest: str = ""
+    #: the overrides the plan was asked for (object -> shard|replicate|lock)
+    overrides: dict[str, str] = field(default_factory=dict)
 
     def object(self, name: str) -> ObjectPlan:
         """The decision for object `name` (KeyError if none)."""
@@ -216,6 +219,7 @@ class Plan:
             "incomplete": list(self.incomplete),
             "shared_variables": list(self.shared_variables),
             "analysis_digest": self.analysis_digest,
+            "overrides": dict(self.overrides),
         }
 
     def dumps(self) -> str:
@@ -242,6 +246,7 @@ class Plan:
             complete=doc.get("complete", True), incomplete=list(doc.get("incomplete", [])),
             shared_variables=list(doc.get("shared_variables", [])),
             analysis_digest=str(doc.get("analysis_digest", "")),
+            overrides={str(k): str(v) for k, v in (doc.get("overrides") or {}).items()},
         )
 
     @classmethod

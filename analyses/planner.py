@@ -162,6 +162,7 @@ def plan(analysis: Analysis, cores: int, nic: str | NicProfile = DEFAULT_NIC, st
         complete=complete, incomplete=[] if complete else _incomplete_causes(analysis),
         shared_variables=_shared_variables(analysis, objects, complete),
         analysis_digest=analysis.digest(),
+        overrides=dict(overrides or {}),
     )
     return with_explanation(plan_value, profile)
 

@@ -81,6 +81,7 @@ def build_report(ex: Exploration) -> Analysis:
         variables=[Variable(v.name, v.symbol, v.decl, v.size,
                             any(v.address <= slot < v.address + v.size for slot in ex.handle_slots))
                    for v in ex.variables],
+        inputs=dict(ex.inputs),
     )
 
 
@@ -381,9 +382,9 @@ def _fixed_fields(path: PathResult, variables: set[str]) -> dict[str, int]:
         if len(parts) != max(parts) + 1:
             continue  # only some bytes of the field
         value = claripy.Concat(*(parts[i] for i in sorted(parts))) if len(parts) > 1 else parts[0]
-        values = path.values(value, 2)
-        if len(values) == 1:
-            fixed[name] = values[0]
+        forced = path.forced(value)
+        if forced is not None:
+            fixed[name] = forced
     return fixed
 
 
@@ -394,8 +395,7 @@ def _outcome(path: PathResult, ret) -> int | None:
     """The value a call's 0/1 result must have on this path, if one."""
     if ret is None or not ret.symbolic or ret.op != "BVS" or not _FLAG.search(ret.args[0]):
         return ret.concrete_value if ret is not None and not ret.symbolic else None
-    values = path.values(ret, 2)
-    return values[0] if len(values) == 1 else None
+    return path.forced(ret)
 
 
 def _result(value) -> str | int | None:

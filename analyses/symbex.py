@@ -34,7 +34,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from analyses.angr_env import angr, bit_vector_solver, claripy, z3
 from cle.backends.symbol import SymbolType
@@ -129,6 +129,7 @@ class PathResult:
     stored: dict[str, tuple[claripy.ast.BV, ...]] = field(default_factory=dict)
     _solver: object = None
     _z3: object = None
+    _model: object = None
 
     def solver(self) -> claripy.Solver:
         """A claripy solver holding the path condition (made once)."""
@@ -137,25 +138,28 @@ class PathResult:
             self._solver.add(self.constraints)
         return self._solver
 
-    def values(self, expr: claripy.ast.BV, limit: int = 2) -> list[int]:
-        """Up to `limit` values `expr` may take on this path: one z3 solver
-        per path, queried incrementally (much cheaper than claripy's
-        frontend, which hands z3 the whole condition again each time)."""
+    def _path_solver(self) -> z3.Solver:
+        """One z3 solver per path holding its condition, queried
+        incrementally (much cheaper than claripy's frontend, which hands z3
+        the whole condition again each time)."""
         if self._z3 is None:
             backend = claripy.backends.z3
             self._z3 = bit_vector_solver(backend._context)
             self._z3.add([backend.convert(c) for c in self.constraints])
+        return self._z3
+
+    def forced(self, expr: claripy.ast.BV) -> int | None:
+        """The one value `expr` has on this path, or None when it may take
+        another.  One model of the path serves every expression asked
+        about; each then costs one check (is another value possible?)."""
+        solver = self._path_solver()
+        if self._model is None:
+            if solver.check() != z3.sat:
+                return None
+            self._model = solver.model()
         term = claripy.backends.z3.convert(expr)
-        found: list[int] = []
-        self._z3.push()
-        try:
-            while len(found) < limit and self._z3.check() == z3.sat:
-                value = self._z3.model().eval(term, model_completion=True).as_long()
-                found.append(value)
-                self._z3.add(term != value)
-        finally:
-            self._z3.pop()
-        return found
+        value = self._model.eval(term, model_completion=True)
+        return value.as_long() if solver.check(term != value) == z3.unsat else None
 
 
 @dataclass
@@ -176,6 +180,8 @@ class Exploration:
     written: set[str] = field(default_factory=set)
     #: addresses of the words of variables that hold state handles
     handle_slots: set[int] = field(default_factory=set)
+    #: what it was made from: Analysis.inputs
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -282,8 +288,10 @@ def explore(
         complete = False
     seconds = time.perf_counter() - started
     report("done", len(paths), 0, f"{len(paths)} paths in {seconds:.1f} s")
+    inputs = {"source": build_key(nf.path, *local_headers(nf, defines)), "opt": opt,
+              "defines": {str(k): str(v) for k, v in sorted((defines or {}).items())}}
     return Exploration(nf, devices, model, paths, call_sites, seconds, _peak_rss_mb(),
-                       warnings, complete, variables, watch.written, slots)
+                       warnings, complete, variables, watch.written, slots, inputs)
 
 
 def _explore_paths(project: angr.Project, init_state: angr.SimState, devices: int,

@@ -113,9 +113,10 @@ def program_digest(program: GeneratedProgram) -> str:
     return digest.hexdigest()[:16]
 
 
-def check_built(program: GeneratedProgram) -> None:
-    """Refuse an executable that was not built from the program's files as
-    they are now (regenerated or edited since): RunError saying to rebuild."""
+def check_built(program: GeneratedProgram) -> str:
+    """The build's digest (the program files' digest it recorded); RunError,
+    saying to rebuild, for an executable that was not built from the
+    program's files as they are now (regenerated or edited since)."""
     executable = program.program
     if not executable.is_file():
         raise RunError(f"{executable} is not built: run `maestro build {program.directory}`")
@@ -127,6 +128,7 @@ def check_built(program: GeneratedProgram) -> None:
         raise RunError(f"{executable} was not built from the program now in {program.directory} (its files "
                        f"changed since the build, or it was built elsewhere): rebuild it with "
                        f"`maestro build {program.directory}`")
+    return stamp["program_digest"]
 
 
 @dataclass
@@ -137,6 +139,8 @@ class RunResult:
     stats: list[dict[str, Any]] = field(default_factory=list)
     final: dict[str, Any] = field(default_factory=dict)
     results_path: Path | None = None
+    #: the digest of the build that ran (check_built)
+    build_digest: str = ""
     stderr: str = ""
 
 
@@ -215,7 +219,7 @@ def run(
     (SIGINT: the program shuts down cleanly and prints its totals).
     """
     executable = program.program
-    check_built(program)
+    build_digest = check_built(program)
     if packets is not None:
         check_frames(packets)
     with tempfile.TemporaryDirectory(prefix="maestro-run-") as tmp:
@@ -242,8 +246,10 @@ def run(
             app_args += ["--dump-assignment", str(dump_assignment)]
         eal = list(eal_args) if eal_args else simulated_eal_args(program.cores, program.devices)
         try:
-            return _stream([str(executable), *eal, "--", *app_args], on_event, cancel, timeout,
-                           results)
+            result = _stream([str(executable), *eal, "--", *app_args], on_event, cancel, timeout,
+                             results)
+            result.build_digest = build_digest
+            return result
         finally:
             runtime = dpdk_runtime_dir(eal) if not eal_args else None  # only the prefix we chose
             if runtime is not None:

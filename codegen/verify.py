@@ -46,6 +46,7 @@ from analyses.plan_values import DEFAULT_NIC
 from codegen.pipeline import Pipeline, StageEvent
 from codegen.calltrace import read_calls, split_calls
 from codegen.checksums import CHECKSUM_FIELDS, checksum_mismatches
+from codegen.program import program_digest
 from codegen.reference import NF_DROP, NF_FLOOD, PacketResult
 from codegen.trace import TracePacket
 
@@ -576,6 +577,7 @@ def verification_json(prepared: Prepared, results: Sequence[tuple[Traffic, Verdi
     return {"equivalent": all(verdict.equivalent for _, verdict, _ in results),
             "program": str(program.directory), "strategy": program.strategy,
             "plan_strategy": prepared.plan.get("strategy"), "plan_digest": program.digest,
+            "build_digest": program_digest(program),
             "complete": prepared.analysis.stats.complete,
             "coverage": together.to_json() if together else None,
             "traces": [{"traffic": sent.label, "packets": len(sent.packets), "notes": sent.notes[:50],

@@ -125,6 +125,9 @@ def test_fixture_is_what_the_analysis_reports(nf):
         f"{saved_path.relative_to(Path(__file__).parent.parent)} is stale "
         "(run `.venv/bin/python -m tests.fixtures.regenerate " + nf + "` once the change is "
         "reviewed):\n" + "\n".join(problems))
+    # made in another process, and saved: the digest plans record is the same
+    assert Analysis.load(saved_path).digest() == fresh_analysis(nf).digest()
+    assert fresh_analysis(nf).inputs["source"] and fresh_analysis(nf).inputs["opt"] == "-O2"
 
 
 def test_fixtures_load_as_reports():

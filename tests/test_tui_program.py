@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Input, Log, OptionList, Select, Static
 
 from analyses.model import Analysis
 from codegen.generator import plan_digest
+from codegen.program import check_built
 from codegen.trace import write_pcapng
 from codegen.traffic import generate as traffic
 from workbench.app import Workbench
@@ -324,7 +325,7 @@ async def test_override_generate_build_verify_then_the_session_round_trips(tmp_p
         await until(pilot, lambda: app.session.plan.decisions()["pair_sketch"] == "lock", what="the override")
         plan = app.session.plan
         assert plan.strategy == "mixed" and plan.nic == "82599"
-        assert app.session.settings.overrides == {"pair_sketch": "lock"}
+        assert app.session.settings.overrides == plan.overrides == {"pair_sketch": "lock"}
 
         await generate(app, pilot)
         program = app.session.program
@@ -343,6 +344,7 @@ async def test_override_generate_build_verify_then_the_session_round_trips(tmp_p
         await task(app, pilot, "v", "verify")
         doc = app.session.results["verify"]
         assert doc["equivalent"] is True and doc["plan_digest"] == program.digest
+        assert doc["build_digest"] == app.session.results["run"]["build_digest"] == check_built(program)
         assert program.digest in static_text(app.screen.query_one("#verdict", Static))
         assert not [p for p in tmp_path.rglob("*-verify*")], "verify built a second program"
 

@@ -361,7 +361,8 @@ class RunScreen(StepScreen):
                      on_event=lambda event: self.post_message(self.RunEvent(run_id, event)),
                      cancel=cancel)
         self.post_message(self.Result(run_id, "run", basis, {
-            "ok": True, **options, "cancelled": self.stopping, "config": result.config,
+            "ok": True, **options, "cancelled": self.stopping, "build_digest": result.build_digest,
+            "config": result.config,
             "final": result.final, "stats": result.stats[-60:]}))
 
     def action_stop(self) -> None:
