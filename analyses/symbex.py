@@ -128,8 +128,8 @@ class PathResult:
     constraints: list[claripy.ast.Bool]
     stored: dict[str, tuple[claripy.ast.BV, ...]] = field(default_factory=dict)
     _solver: object = None
-    _z3: object = None
-    _model: object = None
+    _components: list | None = None
+    _solvers: dict = field(default_factory=dict)
 
     def solver(self) -> claripy.Solver:
         """A claripy solver holding the path condition (made once)."""
@@ -138,28 +138,56 @@ class PathResult:
             self._solver.add(self.constraints)
         return self._solver
 
-    def _path_solver(self) -> z3.Solver:
-        """One z3 solver per path holding its condition, queried
-        incrementally (much cheaper than claripy's frontend, which hands z3
-        the whole condition again each time)."""
-        if self._z3 is None:
+    def _component_solver(self, variables: frozenset[str]) -> z3.Solver | None:
+        """A z3 solver holding the constraints of the path that bear on
+        `variables`: those sharing a variable with them, transitively (one
+        solver per such component, made once).  None: no constraint does.
+        Asking only them keeps a question about a call's flag off the
+        checksum and key arithmetic of the rest of the path."""
+        if self._components is None:
+            self._components = _components(self.constraints)
+        parts = [c for c in self._components if c[0] & variables]
+        if not parts:
+            return None
+        names = frozenset().union(*(names for names, _ in parts))
+        solver = self._solvers.get(names)
+        if solver is None:
             backend = claripy.backends.z3
-            self._z3 = bit_vector_solver(backend._context)
-            self._z3.add([backend.convert(c) for c in self.constraints])
-        return self._z3
+            solver = self._solvers[names] = bit_vector_solver(backend._context)
+            solver.add([backend.convert(c) for _, constraints in parts for c in constraints])
+        return solver
 
     def forced(self, expr: claripy.ast.BV) -> int | None:
         """The one value `expr` has on this path, or None when it may take
-        another.  One model of the path serves every expression asked
-        about; each then costs one check (is another value possible?)."""
-        solver = self._path_solver()
-        if self._model is None:
+        another (or the path has none)."""
+        if not expr.symbolic:
+            return expr.concrete_value
+        solver = self._component_solver(frozenset(expr.variables))
+        if solver is None:
+            return None  # nothing constrains it
+        term = claripy.backends.z3.convert(expr)
+        solver.push()
+        try:
             if solver.check() != z3.sat:
                 return None
-            self._model = solver.model()
-        term = claripy.backends.z3.convert(expr)
-        value = self._model.eval(term, model_completion=True)
-        return value.as_long() if solver.check(term != value) == z3.unsat else None
+            value = solver.model().eval(term, model_completion=True)
+            solver.add(term != value)
+            return value.as_long() if solver.check() == z3.unsat else None
+        finally:
+            solver.pop()
+
+
+def _components(constraints) -> list[tuple[frozenset[str], list]]:
+    """The constraints grouped by shared variables (connected components)."""
+    groups: list[tuple[set[str], list]] = []
+    for constraint in constraints:
+        names, members = set(constraint.variables), [constraint]
+        for group in [g for g in groups if g[0] & names]:
+            groups.remove(group)
+            names |= group[0]
+            members = group[1] + members
+        groups.append((names, members))
+    return [(frozenset(names), members) for names, members in groups]
 
 
 @dataclass

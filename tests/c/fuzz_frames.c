@@ -29,6 +29,10 @@ const uint8_t maestro_rss_keys[2][MAESTRO_MAX_KEY] = {
 const int maestro_rss_l4[] = {1, 0};
 const unsigned maestro_reta_size = 128;
 const uint16_t maestro_reta[128] = {0};
+/* The bytes the NF may write (unknown here: the whole frame is restored). */
+const int maestro_writes_known = 0;
+const int maestro_write_frame_lo = 0, maestro_write_frame_hi = 0;
+const int maestro_write_l4_lo = 0, maestro_write_l4_hi = 0;
 
 static uint64_t state;
 
