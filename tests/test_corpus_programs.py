@@ -34,6 +34,24 @@ EXPECTED = {
 }
 
 
+def crc32_key_and_statistics(vfw: Analysis) -> None:
+    """A CRC32-hashed 5-tuple flow table keeps its 13-byte key; a global
+    only written for statistics stays per core (the plan is shared-nothing)."""
+    assert vfw.object("state.flows").key_size == 13
+    lan = [a for a in vfw.accesses if a.object == "state.flows" and a.op == "read" and a.device == [0]]
+    assert lan and set(lan[0].key_fields) == {"ipv4.src", "ipv4.dst", "l4.sport", "l4.dport", "ipv4.proto"}
+    stats = vfw.object("fw_stats")
+    assert stats.kind == "global" and not stats.written
+    assert any("fw_stats" in note and "statistics" in note for note in vfw.stats.assumptions)
+
+
+def retry_after_erase_terminates_and_shards(quota: Analysis) -> None:
+    """A retry after map_erase ends (the map model forgets erased keys)."""
+    assert quota.stats.seconds < 60
+    decided = plan(quota, 2, "e810").decisions()
+    assert set(decided.values()) == {"shard"}, decided
+
+
 def relations_through_or_are_found(vnat: Analysis) -> None:
     """Relations written with non-short-circuit `|` (vnat) are found."""
     cell = [r for r in vnat.relations if r.via.startswith("cell@")]
@@ -50,7 +68,9 @@ def global_array_is_keyed_by_its_index_field(proto: Analysis) -> None:
 
 #: Expectations on a corpus NF's analysis, checked on the analysis its
 #: verification made (one exploration for both).
-ANALYSIS_CHECKS = {"vnat": relations_through_or_are_found,
+ANALYSIS_CHECKS = {"vfw": crc32_key_and_statistics,
+                   "quota": retry_after_erase_terminates_and_shards,
+                   "vnat": relations_through_or_are_found,
                    "proto_limit": global_array_is_keyed_by_its_index_field}
 
 
@@ -61,7 +81,7 @@ def test_corpus_nf_is_verified_on_its_paths(nf, tmp_path):
     if nf in ANALYSIS_CHECKS:
         assert prepared.analysis.stats.complete, prepared.analysis.stats.warnings
         ANALYSIS_CHECKS[nf](prepared.analysis)
-    [(_, verdict, _)] = verify_traffics(prepared, ["paths"], flows=300, packets=extra, path_seconds=15)
+    [(_, verdict, _)] = verify_traffics(prepared, ["paths"], flows=300, packets=extra, path_seconds=10)
     info = {"plan_strategy": prepared.plan["strategy"], "complete": prepared.analysis.stats.complete}
     assert info["plan_strategy"] == strategy
     assert verdict.equivalent, verdict.to_json()

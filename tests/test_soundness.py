@@ -2,9 +2,10 @@
 what it cannot follow makes the report incomplete (naming the cause and the
 line), state outside the state API is state, and the models real NFs need
 (hardware CRC32, checksums, erase-then-get, `|` comparisons) are exact.
-Expectations on corpus NFs the verification tests analyze anyway (vnat's
-relations through `|`, proto_limit's global array) are checked there, on
-that analysis (tests/test_corpus_programs.py)."""
+Expectations on corpus NFs the verification tests analyze anyway (vfw's
+CRC32-hashed 13-byte key and its per-core statistics, quota's retry after
+erase, vnat's relations through `|`, proto_limit's global array) are
+checked there, on that analysis (tests/test_corpus_programs.py)."""
 from __future__ import annotations
 
 import subprocess
@@ -64,22 +65,6 @@ def test_analysis_is_the_same_when_claripy_was_imported_first():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parent.parent).stdout.split()
     assert out == [str(fresh_analysis("fw").stats.paths), "True"]
-
-
-def test_crc32_hashed_five_tuple_keeps_its_13_byte_key():
-    vfw = corpus("vfw")
-    assert vfw.stats.complete, vfw.stats.warnings
-    assert vfw.object("state.flows").key_size == 13
-    lan = [a for a in vfw.accesses if a.object == "state.flows" and a.op == "read" and a.device == [0]]
-    assert lan and set(lan[0].key_fields) == {"ipv4.src", "ipv4.dst", "l4.sport", "l4.dport", "ipv4.proto"}
-
-
-def test_retry_after_erase_terminates_and_shards():
-    quota = corpus("quota")
-    assert quota.stats.complete, quota.stats.warnings
-    assert quota.stats.seconds < 60
-    decided = plan(quota, 2, "e810").decisions()
-    assert set(decided.values()) == {"shard"}, decided
 
 
 def test_erased_key_is_not_found_again_on_the_same_path(tmp_path):
@@ -214,14 +199,6 @@ def test_static_counter_is_a_global_object_and_is_not_sharded():
     p = plan(rare, 2, "e810")
     assert p.object("packets_seen").decision == "lock" and "packets_seen" in p.shared_variables
     assert p.strategy != "shared-nothing"
-
-
-def test_write_only_statistics_stay_per_core():
-    vfw = corpus("vfw")
-    stats = vfw.object("fw_stats")
-    assert stats.kind == "global" and not stats.written
-    assert any("fw_stats" in note and "statistics" in note for note in vfw.stats.assumptions)
-    assert plan(vfw, 2, "e810").strategy == "shared-nothing"
 
 
 def test_global_array_indexed_by_a_packet_field_is_keyed_by_it():
