@@ -37,7 +37,7 @@ def test_a_small_capacity_reaches_the_full_table_too():
 
 
 def test_nat_is_verified_on_its_wan_translation(tmp_path):
-    verdict, info = verify_nf("nat", out_dir=tmp_path / "nat", packets=0, nic="e810", path_seconds=25)
+    verdict, info = verify_nf("nat", out_dir=tmp_path / "nat", packets=0, nic="e810", path_seconds=50)
     assert verdict.equivalent, verdict.to_json()
     cov = verdict.reference_coverage
     saved = Analysis.load(Path(__file__).parent / "fixtures" / "analysis" / "nat.json")  # kept fresh
