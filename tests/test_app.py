@@ -18,6 +18,7 @@ from workbench.screens.open_file import OpenFileScreen
 from workbench.screens.palette import WorkbenchCommands
 from workbench.session import Session
 from workbench.widgets.step_bar import StepBar
+from tests.test_tui_flow import private_home  # noqa: F401  (a home of its own)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "analysis"
 
@@ -114,9 +115,12 @@ async def test_help_lists_the_flow_and_keys():
         console.print(app.screen.body)
         text = console.export_text()
         for words in ("The flow", "1 Load", "2 Analyze", "3 Inspect", "4 Decide", "5 Generate", "6 Run",
-                      "load.analyze", "analyze.cancel", "decide.replicate", "generate.diff",
-                      "run.build", "run.stop", "run.verify", "^s", "f1 / ?"):
+                      "load.analyze", "analyze.run", "step.stop", "field.leave", "app.back", "app.edit",
+                      "decide.replicate", "generate.diff", "run.build", "run.verify", "^s", "f1 / ?",
+                      "Keys", "one meaning everywhere"):
             assert words in text
+        # Each key once per section: "+" and "-" on their own rows, no "+/-" display.
+        assert "+/-" not in text and text.count(" - ") <= 1
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
 

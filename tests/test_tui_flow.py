@@ -1,6 +1,7 @@
-"""The workbench flow with real analyses and plans: load -> analyze ->
-inspect -> decide for fw and bridge; overrides, refusals; failing,
-incomplete and cancelled analyses; cancellation on exit."""
+"""The workbench flow with real analyses: failing (a compile error, a call
+outside the contract), incomplete and cancelled analyses; cancellation on
+exit; the helpers the other workbench tests share.  The whole flow per
+sample family, driven by keys at 80x24, is in test_tui_e2e.py."""
 import asyncio
 import io
 import itertools
@@ -9,19 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
-
-from workbench.session import default_cores
 from rich.console import Console
-from textual.widgets import DataTable, Input, OptionList, Select, Static
+from textual.widgets import DataTable, Input, OptionList, RichLog, Static
 
 from workbench.app import Workbench
 from workbench.screens.analyze import AnalyzeScreen
 from workbench.screens.decide import DecideScreen
 from workbench.screens.load import LoadScreen
-from workbench.widgets.access_view import AccessView
 from workbench.widgets.analysis_progress import AnalysisProgress
-from workbench.widgets.packet_header import DEVICE_STYLES, SEVERAL_STYLE, PacketHeader
-from workbench.widgets.plan_verdict import PlanVerdict
 
 SIZE = (100, 30)
 #: An NF whose exploration never ends within the default budgets.
@@ -38,6 +34,68 @@ def plain(renderable) -> str:
 def static_text(widget: Static) -> str:
     return plain(widget.content)
 
+
+def log_text(widget: RichLog) -> str:
+    """What a log shows, its wrapped lines joined with single spaces."""
+    return " ".join(" ".join(strip.text for strip in widget.lines).split())
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path, monkeypatch):
+    """The workbench saves sessions under $XDG_DATA_HOME (~/.local/share) by
+    default: the tests give it a home of their own, never the real one."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    return home
+
+
+async def press_until(pilot, key: str, condition, limit: int = 40) -> None:
+    """Press `key` until `condition()` holds (at most `limit` times)."""
+    for _ in range(limit):
+        if condition():
+            return
+        await pilot.press(key)
+    assert condition(), f"{key} pressed {limit} times without reaching {condition}"
+
+
+async def tab_to(pilot, widget_id: str) -> None:
+    """Tab (or shift+Tab, whichever is shorter) until the widget `widget_id`
+    has the focus (keys only)."""
+    app = pilot.app
+    chain = app.screen.focus_chain
+    ids = [w.id for w in chain]
+    if app.focused is not None and app.focused in chain and widget_id in ids:
+        ahead = (ids.index(widget_id) - chain.index(app.focused)) % len(chain)
+        key = "tab" if ahead <= len(chain) - ahead else "shift+tab"
+    else:
+        key = "tab"
+    await press_until(pilot, key, lambda: app.focused is not None and app.focused.id == widget_id)
+
+
+async def type_into(pilot, widget_id: str, text: str) -> None:
+    """Tab to a text field and type `text` over its value (Tab selects it)."""
+    await tab_to(pilot, widget_id)
+    await pilot.press(*text)
+    assert pilot.app.focused.value == text
+
+
+async def choose(pilot, select_id: str, value: str) -> None:
+    """Tab to a Select, open it (Enter), arrow to `value`, Enter."""
+    app = pilot.app
+    await tab_to(pilot, select_id)
+    select = app.focused
+    values = [v for _, v in select._options]
+    await pilot.press("enter")
+    await until(pilot, lambda: app.focused is not select, what="the open menu")
+    menu = app.focused
+    target = values.index(value)
+    key = "down" if (menu.highlighted or 0) < target else "up"
+    await press_until(pilot, key, lambda: menu.highlighted == target)
+    await pilot.press("enter")
+    await until(pilot, lambda: select.value == value, what=f"{select_id} = {value}")
 
 async def until(pilot, condition, timeout: float = 60, what: str = "") -> None:
     """Pause until `condition()` holds (a loaded machine may be slow)."""
@@ -99,140 +157,6 @@ async def decide(app, pilot) -> None:
     await settle(app, pilot)
 
 
-@pytest.mark.asyncio
-async def test_fw_load_analyze_inspect_decide():
-    app = Workbench("fw", keymap_path=None)
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(app, pilot)
-        await analyze(app, pilot)
-        assert app.session.analysis is not None and app.session.analysis.nf == "fw"
-        assert app.screen.query_one(AnalysisProgress).state == "done"
-        assert "complete" in static_text(app.screen.query_one("#analyze-result", Static))
-
-        # Inspect (Enter on the focused "Inspect state" button): the objects,
-        # flow_map's accesses, relation, source lines, header.
-        await pilot.press("enter")
-        await until(pilot, lambda: app.current_mode == "inspect")
-        table = app.screen.query_one("#objects", DataTable)
-        assert column(table, 0) == ["flow_map", "flow_keys", "flow_chain"]
-        assert column(table, 1) == ["map", "vector", "dchain"]
-        assert column(table, 5) == ["written"] * 3
-        view = app.screen.query_one(AccessView)
-        assert view.object == "flow_map"
-        text = static_text(view)
-        assert "dev 0" in text and "(ipv4.src, ipv4.dst, l4.sport, l4.dport, ipv4.proto)" in text
-        assert "dev 1" in text and "(ipv4.dst, ipv4.src, l4.dport, l4.sport, ipv4.proto)" in text
-        assert "dev 0 ↔ dev 1 (same key): ipv4.src = ipv4.dst · ipv4.dst = ipv4.src" in text
-        assert "fw.c:107  if (map_get(flow_map, &flow, &index))" in text
-        assert "when device, eth.type" in text
-
-        header = app.screen.query_one(PacketHeader)
-        for name in ("ipv4.src", "ipv4.dst", "l4.sport", "l4.dport", "ipv4.proto"):
-            assert header.keys.devices(name) == {0, 1}
-            assert header.style_of(name) == SEVERAL_STYLE
-        assert header.style_of("eth.src") is None and header.style_of("ipv4.ttl") is None
-        rendered = header.render()
-        styled = {rendered.plain[s.start:s.end].strip() for s in rendered.spans if s.style == SEVERAL_STYLE}
-        assert {"source address", "destination address", "source port", "dest. port", "proto"} <= styled
-        await pilot.press("d")  # device 0 only
-        assert header.device == 0 and header.style_of("ipv4.src") == DEVICE_STYLES[0]
-
-        table.focus()
-        await pilot.press("down")
-        await until(pilot, lambda: view.object == "flow_keys")
-        assert "flow_chain.index" in static_text(view)
-        assert not header.keys.keyed and "no packet field keys it" in header.render().plain
-
-        # Decide: everything sharded, proved.
-        await decide(app, pilot)
-        screen = app.screen
-        assert isinstance(screen, DecideScreen)
-        plan = app.session.plan
-        assert plan is not None and plan.strategy == "shared-nothing"
-        decisions = screen.query_one("#decisions", DataTable)
-        assert column(decisions, 0) == ["flow_map", "flow_keys", "flow_chain"]
-        assert column(decisions, 1) == ["shard"] * 3
-        verdict = static_text(screen.query_one(PlanVerdict))
-        assert "shared-nothing" in verdict and "unsat" in verdict and "proved" in verdict
-        assert "max/mean" in static_text(screen.query_one("#quality", Static))
-        assert "device 0" in static_text(screen.query_one("#rss", Static))
-
-        # An override recomputes the plan at once.
-        decisions.focus()
-        await replan(app, pilot, "l")
-        assert app.session.settings.overrides == {"flow_map": "lock"}
-        assert app.session.plan.decisions() == {"flow_map": "lock", "flow_keys": "lock", "flow_chain": "lock"}
-        assert column(decisions, 2)[0] == "override"
-        await replan(app, pilot, "a")  # back to the planner's choice
-        assert app.session.settings.overrides == {}
-        assert set(app.session.plan.decisions().values()) == {"shard"}
-
-        # A refused override says why and keeps the plan.
-        before = app.session.plan
-        await replan(app, pilot, "r")
-        refusal = screen.query_one("#refusal", Static)
-        assert refusal.display and "flow_map=replicate" in static_text(refusal)
-        assert "written" in static_text(refusal)
-        assert app.session.plan is before and app.session.settings.overrides == {}
-
-        # Cores, strategy and NIC recompute too.
-        await replan(app, pilot, "plus")
-        more = default_cores() + 1
-        assert app.session.plan.cores == more and app.session.settings.cores == more
-        assert not refusal.display
-        before = screen.run
-        screen.query_one("#strategy", Select).value = "locks"
-        await until(pilot, lambda: screen.run > before and screen.pending is None)
-        await settle(app, pilot)
-        assert app.session.plan.strategy == "locks" and app.session.settings.strategy == "locks"
-        before = screen.run
-        screen.query_one("#nic", Select).value = "82599"
-        await until(pilot, lambda: screen.run > before and screen.pending is None)
-        await settle(app, pilot)
-        assert app.session.plan.nic == "82599"
-        cores = screen.query_one("#cores", Input)
-        cores.value = "0"
-        before = screen.run
-        await cores.action_submit()
-        await until(pilot, lambda: screen.run > before and screen.pending is None)
-        await settle(app, pilot)
-        assert "cores" in static_text(refusal) and "128" in static_text(refusal)
-        assert app.session.plan.cores == more and cores.value == str(more)
-
-
-@pytest.mark.asyncio
-async def test_bridge_locks_with_the_mac_explanation():
-    app = Workbench("bridge", keymap_path=None)
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(app, pilot)
-        await analyze(app, pilot)
-        await pilot.press("3")
-        await until(pilot, lambda: app.current_mode == "inspect")
-        table = app.screen.query_one("#objects", DataTable)
-        assert column(table, 0) == ["mac_map", "mac_keys", "mac_devices", "mac_chain"]
-        header = app.screen.query_one(PacketHeader)
-        assert header.keys.devices("eth.src") == {0, 1} and header.keys.devices("eth.dst") == {0, 1}
-        assert header.style_of("ipv4.src") is None
-        text = static_text(app.screen.query_one(AccessView))
-        assert "in learn()" in text and "dev 0 ↔ dev 1 (same key): eth.src = eth.src" in text
-
-        await decide(app, pilot)
-        plan = app.session.plan
-        assert plan.strategy == "locks" and set(plan.decisions().values()) == {"lock"}
-        verdict = static_text(app.screen.query_one(PlanVerdict))
-        assert "Shared-nothing is impossible for mac_map" in verdict
-        assert "eth.src" in verdict and "does not hash" in verdict
-        assert "  A  dev 0 → RETA" in verdict and "  B  dev 1 → RETA" in verdict
-        reason = static_text(app.screen.query_one("#reason", Static))
-        assert reason.startswith("mac_map") and "keyed by eth.src, eth.dst" in reason
-
-        app.screen.query_one("#decisions", DataTable).focus()
-        await replan(app, pilot, "s")
-        refusal = static_text(app.screen.query_one("#refusal", Static))
-        assert "Refused" in refusal and "mac_map=shard" in refusal and "hash" in refusal
-        assert app.session.plan is plan
-
-
 BROKEN = """/* broken -- does not compile. */
 #include "nf.h"
 bool nf_init(void) { return true; }
@@ -267,7 +191,12 @@ async def test_failing_analysis_shows_error_and_app_stays_usable(tmp_path, sourc
         error = static_text(app.screen.query_one("#analyze-error", Static))
         for words in expected:
             assert words in error
-        assert app.screen.query_one(AnalysisProgress).state == "failed"
+        progress = app.screen.query_one(AnalysisProgress)
+        assert progress.state == "failed"
+        # A call outside the contract fails the contract check, not the compilation.
+        stage = "contract" if "outside the NF contract" in expected else "compile"
+        assert f"✗ {stage}" in plain(progress.render())
+        assert ("✓ compile" in plain(progress.render())) == (stage == "contract")
         assert app.session.analysis is None
 
         # Pick another NF and analyze it.
@@ -324,7 +253,10 @@ async def test_cancel_a_running_analysis():
         await until(pilot, lambda: not app.screen.running, timeout=30)
         await settle(app, pilot, timeout=30)
         assert time.monotonic() - started < 30
-        assert app.screen.query_one(AnalysisProgress).state == "cancelled"
+        progress = app.screen.query_one(AnalysisProgress)
+        assert progress.state == "cancelled"
+        shown = plain(progress.render())
+        assert "cancelled" in shown and "✗ explore" in shown and "✓ report" not in shown
         assert "cancelled" in static_text(app.screen.query_one("#analyze-error", Static))
         assert app.session.analysis is None and not app.screen.running
 

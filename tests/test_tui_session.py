@@ -13,6 +13,7 @@ from analyses.planner import plan
 from workbench.app import Workbench
 from workbench.screens.path_prompt import PathPrompt
 from workbench.session import PlanSettings, Session, SessionError, default_cores
+from tests.test_tui_flow import private_home  # noqa: F401  (a home of its own)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "analysis"
 SIZE = (100, 30)
@@ -79,7 +80,7 @@ def test_bad_session_files_name_the_problem(tmp_path, content, words):
 
 
 @pytest.mark.asyncio
-async def test_save_and_reopen_a_session(tmp_path):
+async def test_save_and_reopen_a_session(tmp_path, private_home):
     path = tmp_path / "fw.session.json"
     app = Workbench(session=Session(nf="fw", analysis=fixture("fw"), step="decide"), keymap_path=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -90,12 +91,17 @@ async def test_save_and_reopen_a_session(tmp_path):
         await until(pilot, lambda: app.session.settings.cores == more and app.screen.pending is None)
         await settle(app, pilot)
         assert app.session.settings.overrides == {"flow_map": "lock"}
+        assert app.unsaved()
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, PathPrompt))
+        # By default sessions go to $XDG_DATA_HOME/maestro/sessions/<nf>.session.json.
+        default = private_home / ".local" / "share" / "maestro" / "sessions" / "fw.session.json"
+        assert app.screen.query_one(Input).value == str(default)
         app.screen.query_one(Input).value = str(path)
         await pilot.press("enter")
         await until(pilot, path.exists)
         saved = app.session
+        assert not app.unsaved()
     assert Session.load(path) == saved.at_step("decide")
 
     app = Workbench(session_path=path, keymap_path=None)
@@ -106,7 +112,8 @@ async def test_save_and_reopen_a_session(tmp_path):
         assert app.session.plan is saved.plan or app.session.plan == saved.plan
         decisions = app.screen.query_one("#decisions", DataTable)
         assert [str(decisions.get_row_at(i)[1]) for i in range(decisions.row_count)] == ["lock"] * 3
-        assert str(decisions.get_row_at(0)[2]) == "override"
+        assert [str(decisions.get_row_at(i)[2]) for i in range(decisions.row_count)] == \
+            ["you", "with flow_map", "with flow_map"]
         assert app.screen.query_one("#cores", Input).value == str(more)
         # The other steps are there too.
         await pilot.press("3")

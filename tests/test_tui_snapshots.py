@@ -1,7 +1,13 @@
-"""Snapshots of the main screens at 100x30, from the saved analyses (no
-timing or machine-specific path is shown).  Update with
-`pytest tests/test_tui_snapshots.py --snapshot-update` and look at the SVGs."""
+"""Snapshots of every screen (Load, Analyze, Inspect, Decide, Generate, Run,
+and the help) at 80x24 and 120x36, from the saved analyses (no timing or
+machine-specific path is shown).  The Run screen shows a recorded run and
+verification (a reopened session's: nothing is built or run here), nat's,
+whose equivalence allows differences, which the headline states.
+
+Update with `pytest tests/test_tui_snapshots.py --snapshot-update` and look
+at the SVGs (tests/__snapshots__/test_tui_snapshots/)."""
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -9,11 +15,15 @@ import pytest
 
 from analyses import planner
 from analyses.model import Analysis
+from codegen.generator import generate
+from codegen.program import BUILD_STAMP, program_digest
+from codegen.verify import ALLOWED
 from workbench.app import Workbench
 from workbench.session import PlanSettings, Session
+from tests.test_tui_flow import private_home  # noqa: F401  (a home of its own)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "analysis"
-SIZE = (100, 30)
+SIZES = {"80x24": (80, 24), "120x36": (120, 36)}
 
 
 def fixture(name: str) -> Analysis:
@@ -33,6 +43,7 @@ def steady_planner(monkeypatch):
             explanation=re.sub(r"\d+\.\d+ s\)", "0.01 s)", result.explanation))
 
     monkeypatch.setattr(planner, "plan", plan)
+    return plan
 
 
 async def settle(pilot) -> None:
@@ -41,42 +52,64 @@ async def settle(pilot) -> None:
     await pilot.pause()
 
 
-def test_load_screen(snap_compare):
-    assert snap_compare(Workbench("fw", keymap_path=None), terminal_size=SIZE)
+def lcore(worker: int, rx: int, drop: int, mpps: float) -> dict:
+    return {"worker": worker, "rx": rx, "tx": rx - drop, "drop": drop, "flood": 0, "aborts": 0, "tx_fail": 0,
+            "mpps": mpps, "latency_ns": {"p50": 850 + 50 * worker, "p99": 2300, "p999": 5100}}
 
 
-def test_inspect_screen(snap_compare):
-    session = Session(nf="fw", analysis=fixture("fw"), step="inspect")
-    assert snap_compare(Workbench(session=session, keymap_path=None), terminal_size=SIZE)
+def recorded_run() -> dict:
+    """A run of nat's program on 2 cores as the session records it."""
+    events = []
+    for t, scale in ((0.5, 1), (1.0, 2)):
+        cores = [lcore(0, 2_100_000 * scale, 300_000 * scale, 4.2), lcore(1, 2_000_000 * scale, 280_000 * scale, 4.0)]
+        events.append({"type": "stats", "t": t, "lcores": cores, "rx": sum(c["rx"] for c in cores),
+                       "tx": sum(c["tx"] for c in cores), "drop": sum(c["drop"] for c in cores), "aborts": 0,
+                       "mpps": 8.2, "latency_ns": {"p50": 870, "p99": 2300, "p999": 5100}})
+    final = {**events[-1], "type": "final", "conserved": True}
+    return {"ok": True, "traffic": "sessions", "flows": 1000, "packets": 5000, "seconds": 1.0, "interval": 0.5,
+            "eal": [], "cancelled": False, "config": {}, "stats": events, "final": final}
 
 
-def test_inspect_screen_one_device(snap_compare):
-    session = Session(nf="nat", analysis=fixture("nat"), step="inspect")
-    assert snap_compare(Workbench(session=session, keymap_path=None), terminal_size=SIZE, press=["d"])
+def recorded_verdict(digest: str) -> dict:
+    """nat's verification: equivalent, most packets differing only as allowed."""
+    allowed = {"state-chosen values": 2800, "re-addressed replies": 1109}
+    return {"ok": True, "equivalent": True, "strategy": "sn", "plan_strategy": "shared-nothing",
+            "plan_digest": digest, "complete": True,
+            "coverage": {"paths": {"0": [0, 1, 2, 3, 4, 5], "1": [6, 7, 8, 9, 10]},
+                         "reached": {"0": [0, 1, 2, 3, 4, 5], "1": [6, 7, 8, 9]},
+                         "missed_paths": {"10": "device 1, flow_map not found, ipv4.proto=17"}},
+            "traces": [{"traffic": "sessions", "packets": 5000, "identical": 1091, "allowed": allowed,
+                        "lost": 0, "disallowed": 0, "first_difference": None,
+                        "justifications": {k: ALLOWED[k] for k in allowed}}]}
 
 
-def test_decide_screen_sharded(snap_compare, steady_planner):
-    session = Session(nf="fw", analysis=fixture("fw"), step="decide", settings=PlanSettings(cores=4))
-    assert snap_compare(Workbench(session=session, keymap_path=None), terminal_size=SIZE,
-                        run_before=settle)
+def load_app(tmp_path):
+    return Workbench("fw", keymap_path=None), None
 
 
-def test_decide_screen_locked(snap_compare, steady_planner):
-    session = Session(nf="bridge", analysis=fixture("bridge"), step="decide",
-                      settings=PlanSettings(cores=2))
-    assert snap_compare(Workbench(session=session, keymap_path=None), terminal_size=SIZE,
-                        run_before=settle)
+def analyze_app(tmp_path):
+    return Workbench(session=Session(nf="fw", analysis=fixture("fw"), step="analyze"), keymap_path=None), None
 
 
-def test_generate_screen(snap_compare, steady_planner, tmp_path, monkeypatch):
-    """The files of fw's program and config.c, generated into a fixed
-    relative folder (build/workbench/fw-sn under a temporary working folder)."""
+def inspect_app(tmp_path):
+    return Workbench(session=Session(nf="fw", analysis=fixture("fw"), step="inspect"), keymap_path=None), None
+
+
+def decide_app(tmp_path):
+    """fw with flow_map locked by an override: its group follows, and says so."""
+    settings = PlanSettings(cores=2, overrides={"flow_map": "lock"})
+    session = Session(nf="fw", analysis=fixture("fw"), step="decide", settings=settings)
+    return Workbench(session=session, keymap_path=None), settle
+
+
+def generate_app(tmp_path, monkeypatch):
+    """fw's program generated into a fixed relative folder: every file new."""
     monkeypatch.chdir(tmp_path)
     analysis = fixture("fw")
     session = Session(nf="fw", analysis=analysis, settings=PlanSettings(cores=2), step="generate",
                       plan=planner.plan(analysis, 2, "e810", "auto", {}))
 
-    async def generate(pilot) -> None:
+    async def generated(pilot) -> None:
         await pilot.press("g")
         await pilot.app.workers.wait_for_complete()
         for _ in range(50):
@@ -85,5 +118,52 @@ def test_generate_screen(snap_compare, steady_planner, tmp_path, monkeypatch):
             await pilot.pause(0.05)
         await settle(pilot)
 
-    assert snap_compare(Workbench(session=session, keymap_path=None), terminal_size=SIZE,
-                        run_before=generate)
+    return Workbench(session=session, keymap_path=None), generated
+
+
+def run_app(tmp_path, monkeypatch):
+    """nat's program as a reopened session shows it: built, run, verified."""
+    monkeypatch.chdir(tmp_path)
+    analysis = fixture("nat")
+    plan = planner.plan(analysis, 2, "e810", "auto", {})
+    program = generate("nat", plan.to_json(), analysis, Path("build/workbench/nat-sn"))
+    program.program.write_text("")  # what a build leaves (nothing runs it here)
+    (program.directory / BUILD_STAMP).write_text(json.dumps(
+        {"program_digest": program_digest(program), "executable": program.program.name}))
+    session = Session(nf="nat", analysis=analysis, settings=PlanSettings(cores=2), plan=plan, step="run") \
+        .with_program(program).with_result("build", {"ok": True, "seconds": 4.0, "log": []}) \
+        .with_result("run", recorded_run()).with_result("verify", recorded_verdict(program.digest))
+    return Workbench(session=session, keymap_path=None), settle
+
+
+def help_app(tmp_path):
+    async def helped(pilot) -> None:
+        await pilot.press("f1")
+        await pilot.pause()
+
+    return Workbench("fw", keymap_path=None), helped
+
+
+SCREENS = {"load": load_app, "analyze": analyze_app, "inspect": inspect_app, "decide": decide_app,
+           "generate": generate_app, "run": run_app, "help": help_app}
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("screen", SCREENS)
+def test_screen(snap_compare, steady_planner, tmp_path, monkeypatch, screen, size):
+    make = SCREENS[screen]
+    app, run_before = make(tmp_path, monkeypatch) if screen in ("generate", "run") else make(tmp_path)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+def test_inspect_screen_one_device(snap_compare):
+    """f: the fields that key nat's flow table on one device."""
+    session = Session(nf="nat", analysis=fixture("nat"), step="inspect")
+    assert snap_compare(Workbench(session=session, keymap_path=None), terminal_size=SIZES["120x36"], press=["f"])
+
+
+def test_decide_screen_locked(snap_compare, steady_planner):
+    """bridge: shared-nothing impossible, two packets show why."""
+    session = Session(nf="bridge", analysis=fixture("bridge"), step="decide", settings=PlanSettings(cores=2))
+    assert snap_compare(Workbench(session=session, keymap_path=None), terminal_size=SIZES["120x36"],
+                        run_before=settle)

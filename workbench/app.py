@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
+import shutil
+import subprocess
 import tomllib
 from functools import partial
 from pathlib import Path
 
-from textual.app import App
+from textual.app import App, SuspendNotSupported
 from textual.binding import Binding
 from textual.reactive import reactive
 
@@ -24,15 +27,16 @@ from analyses.nf_source import resolve_nf
 from workbench.screens.analyze import AnalyzeScreen
 from workbench.screens.decide import DecideScreen
 from workbench.screens.generate import GenerateScreen
+from workbench.screens.base import StepScreen
 from workbench.screens.help import HelpScreen, binding_rows, help_text
 from workbench.screens.inspect import InspectScreen
-from workbench.screens.load import LoadScreen
+from workbench.screens.load import LoadScreen, nf_spec
 from workbench.screens.palette import Command, WorkbenchCommands
 from workbench.screens.path_prompt import PathPrompt
 from workbench.screens.run import RunScreen
-from workbench.screens.steps import STEPS, step
-from workbench.screens.text_modal import TextModal
-from workbench.session import Session
+from workbench.screens.steps import STEP_IDS, STEPS, step
+from workbench.screens.text_modal import TextModal, UnsavedModal
+from workbench.session import Session, default_session_path, source_digest
 
 #: The screen of each step (workbench/screens/steps.py lists the steps).
 STEP_SCREENS = {"load": LoadScreen, "analyze": AnalyzeScreen, "inspect": InspectScreen,
@@ -88,17 +92,28 @@ class Workbench(App):
     CSS_PATH = "app.tcss"
     MODES = dict(STEP_SCREENS)
     COMMANDS = App.COMMANDS | {WorkbenchCommands}
+    #: Narrow or short terminals get their own layouts (app.tcss: .-narrow, .-short).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS = [
-        *[Binding(s.key, f"goto('{s.id}')", s.title, id=s.binding_id, show=False,
+        # The footer shows the steps once, as "1-6 Steps" (the step bar shows each key).
+        *[Binding(s.key, f"goto('{s.id}')", s.title if i > 1 else "Steps", id=s.binding_id, show=i == 1,
+                  key_display=f"{STEPS[0].key}-{STEPS[-1].key}" if i == 1 else None,
                   tooltip=f"Go to step {i}, {s.title}") for i, s in enumerate(STEPS, 1)],
+        Binding("escape", "back", "Back", id="app.back",
+                tooltip="Back one step (Run → Generate → Decide → Inspect → Analyze → Load)"),
+        Binding("e", "edit_nf", "Edit", id="app.edit",
+                tooltip="Open the NF's .c file in $VISUAL or $EDITOR; when it changed, analyze it again"),
         Binding("f1,question_mark", "help", "Help", id="app.help",
                 tooltip="The flow and every key"),
         Binding("ctrl+s", "save_session", "Save", id="session.save",
-                tooltip="Save the session (NF, analysis, overrides, plan, program, build, run and verify results) as JSON"),
+                tooltip="Save the session (NF, analysis, overrides, plan, program, build, run and verify "
+                        "results) as JSON, by default in ~/.local/share/maestro/sessions/"),
         Binding("ctrl+o", "open_session", "Open session", id="session.open", show=False,
-                tooltip="Reopen a saved session"),
+                tooltip="Reopen a saved session (asks first when this one has unsaved work)"),
         Binding("q", "quit", "Quit", id="app.quit",
-                tooltip="Leave the workbench (a running analysis is cancelled, a running program stopped)"),
+                tooltip="Leave the workbench (asks first when the session has unsaved work; a running "
+                        "analysis is cancelled, a running program stopped)"),
     ]
 
     session: reactive[Session] = reactive(Session, always_update=True, init=False)
@@ -114,9 +129,13 @@ class Workbench(App):
         #: Program folders generated in this run of the app: make and the
         #: executable run there without asking (a session's folders are asked about).
         self.trusted_programs: set[Path] = set()
+        #: The session as last saved or opened (None: never): quitting or
+        #: opening another one over unsaved work asks first.
+        self.saved_session: Session | None = None
         if session is None and self.session_path and self.session_path.exists():
             try:
                 session = Session.load(self.session_path)
+                self.saved_session = session
                 self.startup_errors.extend(session.warnings)
             except MaestroError as exc:
                 self.startup_errors.append(str(exc))
@@ -161,6 +180,16 @@ class Workbench(App):
             self.notify(f"{target.title}: {reason}", severity="warning")
             return
         self.switch_mode(step_id)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":  # nothing before Load
+            return self.current_mode in STEP_IDS and self.current_mode != STEP_IDS[0]
+        return True
+
+    def action_back(self) -> None:
+        """Esc: back one step in the flow."""
+        if self.current_mode in STEP_IDS and self.current_mode != STEP_IDS[0]:
+            self.action_goto(STEP_IDS[STEP_IDS.index(self.current_mode) - 1])
 
     async def action_analyze(self) -> None:
         """Go to Analyze and (re)run the analysis of the session's NF."""
@@ -225,7 +254,13 @@ class Workbench(App):
     # --- what the steps produced --------------------------------------------
 
     async def on_load_screen_chosen(self, message: LoadScreen.Chosen) -> None:
-        self.session = self.session.with_nf(message.spec)
+        if message.spec != self.session.nf and self.unsaved():
+            self.ask_unsaved(f"work on {Path(message.spec).stem} instead", partial(self._choose, message.spec))
+            return
+        await self._choose(message.spec)
+
+    async def _choose(self, spec: str) -> None:
+        self.session = self.session.with_nf(spec)
         await self.switch_mode("analyze")
         screen = self.screen
         if isinstance(screen, AnalyzeScreen) and self.session.analysis is None \
@@ -234,9 +269,10 @@ class Workbench(App):
 
     def on_analyze_screen_finished(self, message: AnalyzeScreen.Finished) -> None:
         self.session = self.session.with_analysis(message.analysis)
-        key = self.step_keys()["inspect"]
-        self.notify(f"{message.analysis.nf}: {len(message.analysis.objects)} state objects. "
-                    f"Press {key} to inspect them.", title="Analysis finished")
+        if self.current_mode != "analyze":  # the Analyze screen shows it itself
+            key = self.step_keys()["inspect"]
+            self.notify(f"{message.analysis.nf}: {len(message.analysis.objects)} state objects "
+                        f"({key}: inspect them)", title="Analysis finished", timeout=4)
 
     def on_decide_screen_planned(self, message: DecideScreen.Planned) -> None:
         if message.analysis is self.session.analysis:
@@ -254,22 +290,69 @@ class Workbench(App):
 
     # --- sessions -----------------------------------------------------------
 
-    def action_save_session(self) -> None:
-        default = self.session_path or Path(f"{Path(self.session.nf or 'maestro').stem}.session.json")
-        self.push_screen(PathPrompt("Save the session to:", str(default)), self._save_to)
+    def unsaved(self) -> bool:
+        """Whether the session holds work (an analysis or more) that was not
+        saved since it was last saved or opened."""
+        if self.session.analysis is None:
+            return False
+        saved = self.saved_session
+        return saved is None or self.session.at_step("load") != saved.at_step("load")
 
-    def _save_to(self, path: str | None) -> None:
+    def ask_unsaved(self, what: str, then) -> None:
+        """Ask before `what` drops unsaved work: save first (then `then`),
+        discard it (then `then`), or stay."""
+        async def answered(choice: str | None) -> None:
+            if choice == "discard":
+                await _call(then)
+            elif choice == "save":
+                self.action_save_session(then=then)
+
+        nf = Path(self.session.nf).stem if self.session.nf else "this NF"
+        self.push_screen(UnsavedModal(
+            f"The session of {nf} has unsaved work ({self.session_summary()}). "
+            f"Save it before you {what}?"), answered)
+
+    def session_summary(self) -> str:
+        """What the session holds, in words: "analysis, plan, program, build"."""
+        session = self.session
+        parts = [name for name, held in (("analysis", session.analysis), ("plan", session.plan)) if held]
+        parts += [{"generate": "program"}.get(k, k) for k in ("generate", "build", "run", "verify")
+                  if k in session.results]
+        return ", ".join(parts) or "nothing yet"
+
+    def default_session_path(self) -> Path:
+        """Where ctrl+s proposes to save: the session's file, else
+        ~/.local/share/maestro/sessions/<nf>.session.json ($XDG_DATA_HOME)."""
+        return self.session_path or default_session_path(self.session.nf)
+
+    def action_save_session(self, then=None) -> None:
+        def saved(path: str | None) -> None:
+            if self._save_to(path) and then is not None:
+                self.call_later(then)
+
+        self.push_screen(PathPrompt("Save the session to:", str(self.default_session_path())), saved)
+
+    def _save_to(self, path: str | None) -> bool:
         if not path:
-            return
+            return False
         try:
-            self.session_path = self.session.at_step(self.current_mode).save(path)
+            session = self.session.at_step(self.current_mode)
+            self.session_path = session.save(path)
         except MaestroError as exc:
             self.notify(str(exc), severity="error", timeout=10)
-            return
+            return False
+        self.saved_session = self.session
         self.notify(f"Session saved to {self.session_path}", title="Saved")
+        return True
 
     def action_open_session(self) -> None:
-        default = str(self.session_path or "")
+        if self.unsaved():
+            self.ask_unsaved("open another session", self._ask_open)
+            return
+        self._ask_open()
+
+    def _ask_open(self) -> None:
+        default = str(self.session_path or default_session_path(None).parent) + ("" if self.session_path else "/")
         self.push_screen(PathPrompt("Open the session in:", default), self._open_from)
 
     async def _open_from(self, path: str | None) -> None:
@@ -280,12 +363,13 @@ class Workbench(App):
         except MaestroError as exc:
             self.notify(str(exc), severity="error", timeout=10)
             return
-        await self.open_session(session, Path(path))
+        await self.open_session(session, Path(path).expanduser())
 
     async def open_session(self, session: Session, path: Path | None = None) -> None:
         """Resume `session` at its step."""
         self.session_path = path or self.session_path
         self.session = session
+        self.saved_session = session
         for warning in session.warnings:
             self.notify(warning, severity="warning", timeout=10)
         target = session.step if session.step in STEP_SCREENS and not step(session.step).blocked(session) \
@@ -295,11 +379,91 @@ class Workbench(App):
             self.notify("The NF source changed since the saved analysis: analyze it again.",
                         severity="warning", timeout=10)
 
+    async def action_quit(self) -> None:
+        """q: leave, asking first when the session has unsaved work."""
+        if self.unsaved():
+            self.ask_unsaved("quit", self.exit)
+            return
+        self.exit()
+
+    # --- the NF in an editor --------------------------------------------------
+
+    def nf_to_edit(self) -> Path | None:
+        """The NF `e` opens: the one highlighted on Load, else the session's."""
+        screen = self.screen
+        if isinstance(screen, LoadScreen) and screen.nf is not None:
+            return screen.nf.path
+        if not self.session.nf:
+            return None
+        try:
+            return resolve_nf(self.session.nf).path
+        except MaestroError:
+            return None
+
+    def editor_command(self) -> list[str] | None:
+        """$VISUAL, else $EDITOR, else the first of vi, nano found (None: none)."""
+        for name in ("VISUAL", "EDITOR"):
+            value = os.environ.get(name, "").strip()
+            if value:
+                try:
+                    return shlex.split(value)
+                except ValueError:
+                    self.notify(f"${name} is not a command line: {value}", severity="error")
+                    return None
+        found = next((shutil.which(n) for n in ("vi", "nano") if shutil.which(n)), None)
+        return [found] if found else None
+
+    async def action_edit_nf(self) -> None:
+        """e: open the NF in the editor (the app is suspended meanwhile);
+        when the file changed, the session's NF is analyzed again."""
+        path = self.nf_to_edit()
+        if path is None:
+            self.notify("Pick an NF first (1: Load).", severity="warning")
+            return
+        command = self.editor_command()
+        if command is None:
+            self.notify("No editor: set $EDITOR (or $VISUAL).", severity="error", timeout=8)
+            return
+        before = source_digest(path)
+        try:
+            with self.suspend():
+                status = subprocess.call([*command, str(path)])
+        except SuspendNotSupported:
+            self.notify("This terminal cannot hand the screen to an editor.", severity="error")
+            return
+        except OSError as exc:
+            self.notify(f"cannot start {command[0]}: {exc.strerror or exc}", severity="error", timeout=8)
+            return
+        self.refresh()
+        if status != 0:
+            self.notify(f"{Path(command[0]).name} exited with status {status}", severity="warning")
+        if source_digest(path) == before:
+            self.notify(f"{path.name}: unchanged", timeout=3)
+            return
+        screen = self.screen
+        chosen = self.session.nf is not None and self.nf_to_edit_is_session(path)
+        if isinstance(screen, LoadScreen):
+            screen.show_nf(nf_spec(resolve_nf(str(path))) if not chosen else self.session.nf)
+        if chosen:
+            self.notify(f"{path.name} changed: analyzing it again", timeout=4)
+            await self.action_analyze()
+        else:
+            self.notify(f"{path.name} changed", timeout=3)
+
+    def nf_to_edit_is_session(self, path: Path) -> bool:
+        try:
+            return resolve_nf(self.session.nf).path.resolve() == path.resolve()
+        except MaestroError:
+            return False
+
     # --- help and the palette -----------------------------------------------
 
     def action_help(self) -> None:
-        sections = [("Everywhere", binding_rows(self, self.BINDINGS, self.keymap))]
-        sections += [(s.title, binding_rows(self, STEP_SCREENS[s.id].BINDINGS, self.keymap)) for s in STEPS]
+        steps = {s.binding_id for s in STEPS}  # "The flow" lists them with their keys
+        everywhere = [b for b in self.BINDINGS if not (isinstance(b, Binding) and b.id in steps)]
+        sections = [("Everywhere", binding_rows(self, [*everywhere, *StepScreen.BINDINGS], self.keymap))]
+        sections += [(s.title, binding_rows(self, STEP_SCREENS[s.id].__dict__.get("BINDINGS", []), self.keymap))
+                     for s in STEPS]
         note = (f"Keys are remappable by binding id in {self.keymap_path}" if isinstance(self.keymap_path, Path)
                 else "Keys are remappable: ~/.config/maestro/keymap.json (or .toml, or $MAESTRO_KEYMAP) "
                      'maps binding ids to keys, e.g. {"load.analyze": "ctrl+r"}')
@@ -346,6 +510,9 @@ class Workbench(App):
         commands.append(Command("Open an NF's .c file", "any NF written against the contract",
                                 self.action_open_nf_file))
         if session.nf:
+            commands.append(Command(f"Edit {name} in $EDITOR", "e: analyzed again when it changed",
+                                    self.action_edit_nf))
+        if session.nf:
             commands.append(Command("Save the session", "NF, analysis, overrides, plan and results as JSON",
                                     self.action_save_session))
         commands.append(Command("Open a saved session", "resume where it stopped", self.action_open_session))
@@ -353,12 +520,20 @@ class Workbench(App):
         return commands
 
 
+async def _call(then) -> None:
+    """Call `then` and await it when it is a coroutine function."""
+    result = then()
+    if hasattr(result, "__await__"):
+        await result
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `maestro-tui`."""
     parser = argparse.ArgumentParser(prog="maestro-tui", description=__doc__.splitlines()[0])
     parser.add_argument("nf", nargs="?", help="sample name (fw) or path of an NF's .c file")
     parser.add_argument("--session", metavar="FILE",
-                        help="reopen the session saved in FILE (or start one to be saved there)")
+                        help="reopen the session saved in FILE (or start one to be saved there); "
+                             "ctrl+s saves in ~/.local/share/maestro/sessions/ by default")
     args = parser.parse_args(argv)
     Workbench(args.nf, session_path=args.session).run()
 

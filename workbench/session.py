@@ -55,6 +55,20 @@ class SessionError(MaestroError):
     """A session file that cannot be read or written (the message says why)."""
 
 
+def sessions_dir() -> Path:
+    """Where sessions are saved by default: $XDG_DATA_HOME/maestro/sessions,
+    ~/.local/share/maestro/sessions when XDG_DATA_HOME is not set."""
+    base = os.environ.get("XDG_DATA_HOME") or ""
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return root / "maestro" / "sessions"
+
+
+def default_session_path(nf: str | None) -> Path:
+    """sessions_dir()/<nf>.session.json (the NF's file name without .c)."""
+    name = Path(nf).stem if nf else "maestro"
+    return sessions_dir() / f"{name}.session.json"
+
+
 def default_cores() -> int:
     """Worker cores to plan for at first: what this machine can run, up to 4
     (a plan for more cores than the host has cannot run here)."""

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Button, Input, Label, Log, Select, Static
+from textual.widgets import Button, Input, Label, RichLog, Select, Static
 from textual.worker import Worker, get_current_worker
 
 from analyses.errors import MaestroError
@@ -27,23 +27,32 @@ from analyses.nf_source import NFSource, resolve_nf, spec_summary
 from codegen.pipeline import Cancelled, Pipeline
 from analyses.symbex import Budgets
 from analyses.symbex import Progress as SymbexProgress
-from workbench.screens.base import StepScreen
+from workbench.commands import argtypes
+from workbench.screens.base import SECONDS, FieldError, StepScreen, parse_field
 from workbench.screens.load import display_path
 from workbench.session import Session
 from workbench.widgets.analysis_progress import AnalysisProgress
 
 OPT_LEVELS = ("-O0", "-O1", "-O2", "-O3")
+#: The path budget's range (the CLI's --max-paths takes any integer >= 1).
+PATHS = argtypes.number(int, 1, 10_000_000, what="an integer")
+
+
+def contract_failure(message: str) -> bool:
+    """Whether a failed analysis stopped at the NF contract check (the file
+    compiled, but defines no entry point or calls outside the contract)."""
+    return "NF contract" in message and "does not compile" not in message
 
 
 class AnalyzeScreen(StepScreen):
     """Runs the analysis of the session's NF and shows how it went."""
 
     STEP = "analyze"
+    HOME = "#analyze-log"
     BINDINGS = [
-        Binding("r", "run", "Analyze", id="analyze.run",
-                tooltip="Analyze the NF (again) with the options shown"),
-        Binding("escape", "cancel", "Cancel", id="analyze.cancel",
-                tooltip="Stop the running analysis (its partial report is dropped)"),
+        Binding("a", "run", "Analyze", id="analyze.run",
+                tooltip="Analyze the NF (again) with the options shown (Enter in a field does the same; "
+                        "Esc stops a running analysis, its partial report dropped)"),
     ]
 
     class Progress(Message):
@@ -79,23 +88,26 @@ class AnalyzeScreen(StepScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="analyze-body"):
             yield Static("", id="analyze-nf")
-            with Horizontal(id="analyze-options"):
+            with Horizontal(id="analyze-options", classes="form-row"):
                 yield Label("opt", classes="option-label")
-                yield Select([(o, o) for o in OPT_LEVELS], value="-O2", allow_blank=False,
+                yield Select([(o, o) for o in OPT_LEVELS], value="-O2", allow_blank=False, compact=True,
                              id="opt", tooltip="Optimization level the NF is compiled with")
-                yield Label("time budget s", classes="option-label")
-                yield Input(str(Budgets.seconds), type="number", id="budget-seconds",
-                            tooltip="Stop exploring after this many seconds (report incomplete)")
+                yield Label("budget s", classes="option-label")
+                yield Input(f"{Budgets.seconds:g}", id="budget-seconds", compact=True,
+                            tooltip="Stop exploring after this many seconds (report incomplete); "
+                                    "Enter analyzes")
                 yield Label("paths", classes="option-label")
-                yield Input(str(Budgets.paths), type="integer", id="budget-paths",
-                            tooltip="Stop exploring after this many paths (report incomplete)")
-                yield Button("Analyze", id="run", variant="primary")
-                yield Button("Cancel", id="cancel", disabled=True)
+                yield Input(str(Budgets.paths), id="budget-paths", compact=True,
+                            tooltip="Stop exploring after this many paths (report incomplete); Enter analyzes")
+                yield Button("Analyze", id="run", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", disabled=True, compact=True)
             yield AnalysisProgress(id="progress")
             yield Static("", id="analyze-error")
             yield Static("", id="analyze-result")
-            yield Log(id="analyze-log", max_lines=500)
-            yield Button("Inspect state ▸", id="to-inspect", disabled=True)
+            log = RichLog(id="analyze-log", max_lines=500, wrap=True, classes="pane")
+            log.border_title = "Log"
+            yield log
+            yield Button("Inspect state ▸", id="to-inspect", disabled=True, compact=True)
 
     def on_mount(self) -> None:
         self.set_interval(0.2, self._tick)
@@ -132,6 +144,9 @@ class AnalyzeScreen(StepScreen):
         if progress.state == "idle":  # a reopened session: the run happened before
             progress.state, progress.stage, progress.done = "done", "done", analysis.stats.paths
             progress.elapsed = analysis.stats.seconds
+            self.query_one("#analyze-log", RichLog).write(
+                f"the session's analysis of {analysis.nf}: {analysis.stats.paths} paths in "
+                f"{analysis.stats.seconds:.1f} s (a: analyze again)")
         result.update(summary_text(analysis))
         if self.focus_inspect:
             self.focus_inspect = False
@@ -148,22 +163,20 @@ class AnalyzeScreen(StepScreen):
             return
         try:
             nf = resolve_nf(spec)
-            budgets = Budgets(seconds=float(self.query_one("#budget-seconds", Input).value),
-                              paths=int(self.query_one("#budget-paths", Input).value))
-        except MaestroError as exc:
+            budgets = Budgets(
+                seconds=parse_field("budget s", self.query_one("#budget-seconds", Input).value, SECONDS),
+                paths=parse_field("paths", self.query_one("#budget-paths", Input).value, PATHS))
+        except (MaestroError, FieldError) as exc:
             error.update(Content(str(exc)))
-            return
-        except ValueError:
-            error.update("The budgets must be numbers (seconds, paths).")
             return
         opt = str(self.query_one("#opt", Select).value)
         error.update("")
         self.query_one("#analyze-result", Static).update("")
         self.query_one("#to-inspect", Button).disabled = True
         self.query_one(AnalysisProgress).reset()
-        log = self.query_one("#analyze-log", Log)
+        log = self.query_one("#analyze-log", RichLog)
         log.clear()
-        log.write_line(f"analyzing {nf.name} ({display_path(nf.path)}), {opt}, "
+        log.write(f"analyzing {nf.name} ({display_path(nf.path)}), {opt}, "
                        f"budgets {budgets.seconds:g} s / {budgets.paths} paths")
         self.run += 1
         self.running_nf = spec
@@ -185,16 +198,27 @@ class AnalyzeScreen(StepScreen):
             return
         self.post_message(self.Finished(run, analysis, False))
 
+    def can_stop(self) -> bool:
+        return self.running and self.worker is not None and not self.worker.is_cancelled
+
+    def action_stop(self) -> None:
+        self.action_cancel()
+
     def action_cancel(self) -> None:
         """Stop the running analysis (the worker checks its flag between steps)."""
         if self.worker is not None and self.running and not self.worker.is_cancelled:
             self.worker.cancel()
-            self.query_one("#analyze-log", Log).write_line("cancelling…")
+            self.query_one("#analyze-log", RichLog).write("cancelling…")
+            self.refresh_bindings()
+
+    def submit(self, field: Input) -> None:
+        self.action_run()
 
     def _set_running(self, running: bool) -> None:
         self.running = running
         self.query_one("#cancel", Button).disabled = not running
         self.query_one("#run", Button).label = "Re-run" if not running and self.run else "Analyze"
+        self.refresh_bindings()
 
     def _tick(self) -> None:
         progress = self.query_one(AnalysisProgress)
@@ -206,12 +230,12 @@ class AnalyzeScreen(StepScreen):
 
     def on_analyze_screen_progress(self, message: Progress) -> None:
         message.stop()
-        if message.run != self.run:
-            return
+        if message.run != self.run or (self.worker is not None and self.worker.is_cancelled):
+            return  # a cancelled run stays shown in the stage it was stopped in
         p = message.progress
         progress = self.query_one(AnalysisProgress)
         if p.stage != progress.stage:
-            self.query_one("#analyze-log", Log).write_line(
+            self.query_one("#analyze-log", RichLog).write(
                 f"{p.elapsed:6.1f} s  {p.stage}" + (f"  {p.text}" if p.text else ""))
         progress.stage, progress.done, progress.active = p.stage, p.done, p.active
         progress.elapsed = max(progress.elapsed, p.elapsed)
@@ -222,29 +246,32 @@ class AnalyzeScreen(StepScreen):
             return
         self._set_running(False)
         progress = self.query_one(AnalysisProgress)
-        log = self.query_one("#analyze-log", Log)
+        log = self.query_one("#analyze-log", RichLog)
         if message.cancelled:
             message.stop()  # a cancelled run's partial report is not kept
             progress.state = "cancelled"
-            log.write_line(f"cancelled after {progress.done} paths; nothing kept")
+            log.write(f"cancelled after {progress.done} paths; nothing kept")
             self.query_one("#analyze-error", Static).update(
-                "Analysis cancelled: its partial report was dropped. Press r to run it again.")
+                "Analysis cancelled: its partial report was dropped. Press a to run it again.")
             return
         progress.state = "done"
         self.focus_inspect = True  # once the app has recorded the analysis
         stats = message.analysis.stats
-        log.write_line(f"done: {stats.paths} paths" + ("" if stats.complete else " (incomplete)"))
+        log.write(f"done: {stats.paths} paths" + ("" if stats.complete else " (incomplete)"))
         for warning in stats.warnings:
-            log.write_line(f"warning: {warning}")
+            log.write(f"warning: {warning}")
         # The app records the analysis in the session (the message bubbles on).
 
     def show_failure(self, worker: Worker, message: str) -> None:
         if worker is not self.worker:
             return
         self._set_running(False)
-        self.query_one(AnalysisProgress).state = "failed"
+        progress = self.query_one(AnalysisProgress)
+        if contract_failure(message) and progress.stage in ("", "compile"):
+            progress.stage = "contract"  # it compiled: the contract check refused it
+        progress.state = "failed"
         self.query_one("#analyze-error", Static).update(Content(message))
-        self.query_one("#analyze-log", Log).write_line("failed: " + message.splitlines()[0])
+        self.query_one("#analyze-log", RichLog).write("failed: " + message.splitlines()[0])
 
     # --- buttons ------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Select, Static
 from textual.worker import Worker, get_current_worker
@@ -22,37 +21,42 @@ from textual.worker import Worker, get_current_worker
 from analyses import planner
 from analyses.model import Analysis
 from analyses.nic import NICS
+from analyses.plan_groups import build_groups
 from analyses.planner import Plan
 from codegen.pipeline import Pipeline
-from workbench.screens.base import StepScreen
+from workbench.screens.base import CORES, FieldError, StepScreen, parse_field
 from workbench.screens.text_modal import TextModal
 from workbench.session import PlanSettings, Session
 from workbench.widgets.load_bars import LoadBars
+from workbench.widgets.plan_summary import decided_by, overridden_in_group, summary_text
 from workbench.widgets.plan_verdict import PlanVerdict
 from workbench.widgets.rss_keys import RssKeys
 
 DECISION_STYLES = {"shard": "bold green", "replicate": "bold cyan", "lock": "bold red"}
 COLUMNS = ("object", "decision", "by")
+#: The override keys, one footer entry: "s c l u Override".
+OVERRIDE_GROUP = Binding.Group("Override", compact=False)
 
 
 class DecideScreen(StepScreen):
     """The plan of the session's analysis, recomputed on every change."""
 
     STEP = "decide"
+    HOME = "#decisions"
     BINDINGS = [
-        Binding("s", "override('shard')", "Shard", id="decide.shard",
-                tooltip="Force the selected object to be sharded by RSS"),
-        Binding("r", "override('replicate')", "Replicate", id="decide.replicate",
-                tooltip="Force the selected object to be replicated (read-only objects only)"),
-        Binding("l", "override('lock')", "Lock", id="decide.lock",
-                tooltip="Force the selected object to be shared under a lock"),
-        Binding("a", "override(None)", "Auto", id="decide.auto",
-                tooltip="Drop the override: the planner decides the selected object"),
+        Binding("s", "override('shard')", "Shard", id="decide.shard", group=OVERRIDE_GROUP,
+                tooltip="Override: shard the selected object by RSS"),
+        Binding("c", "override('replicate')", "Replicate", id="decide.replicate", group=OVERRIDE_GROUP,
+                tooltip="Override: replicate the selected object, a copy per core (read-only objects only)"),
+        Binding("l", "override('lock')", "Lock", id="decide.lock", group=OVERRIDE_GROUP,
+                tooltip="Override: share the selected object under a lock"),
+        Binding("u", "override(None)", "Undo override", id="decide.auto", group=OVERRIDE_GROUP,
+                tooltip="Drop the selected object's override: the planner decides it"),
         Binding("plus", "cores(1)", "Cores", key_display="+/-", id="decide.more_cores",
-                tooltip="One more core (- : one fewer)"),
-        Binding("minus", "cores(-1)", "Fewer cores", key_display="-", id="decide.fewer_cores",
-                show=False, tooltip="One core fewer"),
-        Binding("e", "explain", "Explain", id="decide.explain",
+                tooltip="One more core"),
+        Binding("minus", "cores(-1)", "Fewer cores", show=False, id="decide.fewer_cores",
+                tooltip="One core fewer"),
+        Binding("x", "explain", "Explain", id="decide.explain",
                 tooltip="The planner's explanation of the whole plan"),
     ]
 
@@ -74,33 +78,37 @@ class DecideScreen(StepScreen):
         self.pending_analysis: Analysis | None = None
         self.shown: Plan | None = None
         self.selected: str | None = None
+        self.groups: tuple[Analysis | None, dict[str, list[str]]] = (None, {})
 
     def compose_body(self) -> ComposeResult:
         # The fields start at the session's settings: a Select posts Changed
         # when mounted, which must not re-plan a reopened session with defaults.
         settings = self.session.settings
-        with Horizontal(id="decide-controls"):
+        with Horizontal(id="decide-controls", classes="form-row"):
             yield Label("strategy", classes="option-label")
             yield Select([(s, s) for s in planner.STRATEGIES], value=settings.strategy, allow_blank=False,
-                         id="strategy", tooltip="auto: shard what RSS can, lock the rest")
+                         id="strategy", compact=True,
+                         tooltip="auto: shard what RSS can, lock the rest; shared-nothing, locks, tm: "
+                                 "that strategy for every written object")
             yield Label("cores", classes="option-label")
-            yield Input(str(settings.cores), type="integer", id="cores",
-                        tooltip="Worker cores (Enter applies; + and - step)")
+            yield Input(str(settings.cores), id="cores", compact=True,
+                        tooltip="Worker cores, 1 to 64 (Enter plans; + and - step)")
             yield Label("NIC", classes="option-label")
-            yield Select([(n, n) for n in NICS], value=settings.nic, allow_blank=False, id="nic",
+            yield Select([(n, n) for n in NICS], value=settings.nic, allow_blank=False, id="nic", compact=True,
                          tooltip="NIC profile: RSS key size and RETA size")
             yield Static("", id="plan-status")
+        yield Static("", id="plan-summary")
         yield Static("", id="refusal")
         yield Static("", id="incomplete-banner")
         with Horizontal(id="decide-body"):
             with Vertical(id="decide-left"):
-                table = DataTable(id="decisions", cursor_type="row", zebra_stripes=True)
+                table = DataTable(id="decisions", cursor_type="row", zebra_stripes=True, classes="pane")
                 table.border_title = "Decisions"
-                table.border_subtitle = "s shard · r replicate · l lock · a auto"
+                table.border_subtitle = "s c l u: override"
                 yield table
-                with VerticalScroll(id="reason-pane"):
+                with VerticalScroll(id="reason-pane", classes="pane"):
                     yield Static("", id="reason")
-            with VerticalScroll(id="decide-right"):
+            with VerticalScroll(id="decide-right", classes="pane"):
                 yield PlanVerdict(id="verdict")
                 quality = LoadBars(id="quality")
                 quality.border_title = "Key quality: load per core"
@@ -109,9 +117,6 @@ class DecideScreen(StepScreen):
                 rss_keys.border_title = "RSS keys"
                 yield rss_keys
 
-    def on_mount(self) -> None:
-        self.query_one("#decisions", DataTable).focus()
-
     # --- following the session ---------------------------------------------
 
     def show_session(self, session: Session) -> None:
@@ -119,6 +124,7 @@ class DecideScreen(StepScreen):
             self.shown = None
             self._show_plan(None)
             self.query_one("#plan-status", Static).update("Analyze an NF first (2).")
+            self.query_one("#plan-summary", Static).update("")
             return
         if session.plan is None:
             if self.pending is None or self.pending_analysis is not session.analysis:
@@ -140,25 +146,24 @@ class DecideScreen(StepScreen):
         keep = self.selected
         table.clear(columns=True)
         table.add_columns(*COLUMNS)
-        overrides = self.session.settings.overrides
+        settings = self.session.settings
+        overrides = settings.overrides
         if plan is not None:
             for obj in plan.objects:
-                by = "override" if obj.name in overrides else obj.source
+                by = decided_by(plan, obj.name, overrides)
                 table.add_row(obj.name, Text(obj.decision, style=DECISION_STYLES.get(obj.decision, "")),
                               by, key=obj.name)
             names = [o.name for o in plan.objects]
             if keep in names:
                 table.move_cursor(row=names.index(keep))
             self.selected = keep if keep in names else (names[0] if names else None)
-            table.border_subtitle = plan.strategy
-            self.query_one("#plan-status", Static).update(
-                Content.from_markup("[b]$nf[/b]: $n objects · e: explanation", nf=plan.nf,
-                                    n=str(len(plan.objects))))
+            self.query_one("#plan-status", Static).update("")
+            self.query_one("#plan-summary", Static).update(summary_text(plan, settings.strategy, overrides))
         banner = self.query_one("#incomplete-banner", Static)
         banner.display = plan is not None and not plan.complete
         if banner.display:
             banner.update(incomplete_banner(plan))
-        self.query_one(PlanVerdict).show(plan)
+        self.query_one(PlanVerdict).show(plan, headline=False)
         self.query_one(LoadBars).show(plan.quality if plan else None, len(plan.reta) if plan else 0)
         self.query_one(RssKeys).show(plan)
         self._show_reason()
@@ -172,20 +177,35 @@ class DecideScreen(StepScreen):
             reason.update(text)
             return
         obj = plan.object(self.selected)
+        overrides = self.session.settings.overrides
         text = Text()
         text.append(obj.name, style="bold")
         text.append(f"  {obj.kind} · ")
         text.append(obj.decision, style=DECISION_STYLES.get(obj.decision, ""))
         if obj.group != obj.name:
             text.append(f" with {obj.group}")
-        override = self.session.settings.overrides.get(obj.name)
+        override = overrides.get(obj.name)
         if override:
-            text.append(f"  (override: {override}; a: back to the planner's choice)", style="yellow")
-        text.append("\n" + obj.reason)
+            text.append(f"\nyour override: {override} (u: back to the planner's choice)", style="yellow")
+        elif obj.source == "override" and (others := overridden_in_group(plan, obj.name, overrides)):
+            text.append(f"\n{obj.decision} because you overrode {', '.join(others)}: ", style="yellow")
+            text.append(self._group_words(obj.name, obj.group))
+        text.append("\n" + ui_words(obj.reason))
         for device, fields in sorted(obj.shard_on.items()):
             text.append(f"\ndevice {device} shards on ", style="dim")
             text.append(", ".join(fields) or "nothing (constant)")
         reason.update(text)
+
+    def _group_words(self, name: str, group: str) -> str:
+        """Why `name` is decided with `group`'s other objects."""
+        analysis = self.session.analysis
+        if self.groups[0] is not analysis and analysis is not None:
+            self.groups = (analysis, {m: g.follows.get(m, []) for g in build_groups(analysis)
+                                      for m in g.members})
+        follows = self.groups[1].get(name) or []
+        how = f"reached through {', '.join(follows)}" if follows else "it shares their entries"
+        return (f"{name} is in {group}'s group ({how}); the objects of a group share entries, "
+                "so they are decided together")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:
@@ -249,7 +269,9 @@ class DecideScreen(StepScreen):
         self.request(self.settings.with_override(self.selected, decision))
 
     def action_cores(self, step: int) -> None:
-        self.request(replace(self.settings, cores=max(1, self.settings.cores + step)))
+        cores = min(64, max(1, self.settings.cores + step))
+        if cores != self.settings.cores:
+            self.request(replace(self.settings, cores=cores))
 
     def action_explain(self) -> None:
         if self.shown is not None:
@@ -261,15 +283,24 @@ class DecideScreen(StepScreen):
         elif event.select.id == "nic" and event.value != self.settings.nic:
             self.request(replace(self.settings, nic=str(event.value)))
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "cores":
-            try:
-                cores = int(event.value)
-            except ValueError:
-                self._show_refusal(f"cores must be a whole number, got {event.value!r}")
-                return
-            self.request(replace(self.settings, cores=cores))
-            self.query_one("#decisions", DataTable).focus()
+    def submit(self, field: Input) -> None:
+        """Enter in the cores field: plan for that many cores."""
+        if field.id != "cores":
+            return
+        try:
+            cores = parse_field("cores", field.value, CORES)
+        except FieldError as exc:
+            self._show_refusal(str(exc))
+            self._show_settings(self.settings)
+            return
+        self.request(replace(self.settings, cores=cores))
+        self.query_one("#decisions", DataTable).focus()
+
+
+def ui_words(reason: str) -> str:
+    """The planner's reason with its CLI options said as the screen says
+    them ("--set flow_map=lock" is the override flow_map=lock here)."""
+    return reason.replace("--set ", "override ").replace("--strategy ", "strategy ")
 
 
 def incomplete_banner(plan: Plan) -> Text:

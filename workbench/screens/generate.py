@@ -7,7 +7,8 @@ failure handler, which shows why and keeps the last program.  The files are
 listed and shown highlighted (C, Makefile, JSON); a file that changed since
 the previous generation (the folder's files read before they are overwritten,
 so edits by hand show too; for a new folder, the last generation kept in
-memory) is marked and shown as a unified diff (d: the file itself).
+memory) is marked and shown as a unified diff (d: the file itself); on a
+first generation every file is new (+; d: the file as added lines).
 """
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
-from textual.content import Content
+from textual.containers import Container, Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
@@ -34,18 +34,24 @@ from codegen.generator import GeneratedProgram, program_strategy
 from codegen.pipeline import Pipeline
 from workbench.screens.base import StepScreen
 from workbench.screens.load import display_path
-from workbench.session import Session
+from workbench.session import Session, sessions_dir
 
 #: The strategy choice that means "the plan's".
 FROM_PLAN = "plan"
 THEME = "ansi_dark"
+#: Program strategies in words.
+STRATEGY_WORDS = {"seq": "sequential (one core)", "sn": "shared-nothing", "locks": "locks",
+                  "tm": "transactional memory"}
 
 
 def default_folder(nf: str, strategy: str, session_path: Path | None = None) -> Path:
     """build/workbench/<nf>-<strategy>, under the session file's folder if
-    there is one, else under the working folder (relative)."""
+    there is one (and it is not the default sessions folder, which holds
+    sessions only), else under the working folder (relative)."""
     name = f"{Path(nf).stem}-{strategy}"
-    base = session_path.parent if session_path else Path()
+    base = Path()
+    if session_path is not None and session_path.expanduser().parent.resolve() != sessions_dir().resolve():
+        base = session_path.parent
     return base / "build" / "workbench" / name
 
 
@@ -80,15 +86,20 @@ def lexer(name: str) -> str:
     return "text"
 
 
-def unified_diff(name: str, before: str, after: str) -> str:
-    """What changed in file `name`, as a unified diff ('' when nothing did)."""
-    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                        fromfile=f"previous/{name}", tofile=name))
+def unified_diff(name: str, before: str | None, after: str) -> str:
+    """What changed in file `name`, as a unified diff ('' when nothing did;
+    before None: the file is new, every line added)."""
+    return "".join(difflib.unified_diff((before or "").splitlines(keepends=True),
+                                        after.splitlines(keepends=True),
+                                        fromfile="/dev/null" if before is None else f"previous/{name}",
+                                        tofile=name))
 
 
-def change(name: str, before: dict[str, str], after: dict[str, str]) -> str:
-    """'' (same or no previous generation), 'changed' or 'new'."""
-    if not before or name not in after:
+def change(name: str, before: dict[str, str] | None, after: dict[str, str]) -> str:
+    """'' (the same, or before is None: no earlier generation known),
+    'changed' or 'new' (not in the earlier generation; on a first
+    generation, before == {}, every file)."""
+    if before is None or name not in after:
         return ""
     if name not in before:
         return "new"
@@ -99,11 +110,14 @@ class GenerateScreen(StepScreen):
     """Generates the program of the session's plan and shows its files."""
 
     STEP = "generate"
+    HOME = "#gen-files"
     BINDINGS = [
         Binding("g", "generate", "Generate", id="generate.run",
-                tooltip="Write the program of the plan into the folder shown"),
+                tooltip="Write the program of the plan into the folder shown (Enter in the folder field "
+                        "does the same)"),
         Binding("d", "toggle_diff", "Diff/file", id="generate.diff",
-                tooltip="Show what changed in the file since the last generation, or the file itself"),
+                tooltip="Show what changed in the file since the last generation (a new file: all of it "
+                        "added), or the file itself"),
         Binding("b", "build", "Build", id="generate.build",
                 tooltip="Go to Run and build the generated program"),
     ]
@@ -128,46 +142,67 @@ class GenerateScreen(StepScreen):
         self.running = False
         self.program: GeneratedProgram | None = None
         self.contents: dict[str, str] = {}
-        self.before: dict[str, str] = {}
+        #: The earlier generation's files ({}: none, a first generation; None: not known)
+        self.before: dict[str, str] | None = None
         self.selected: str | None = None
-        self.show_diff = True
+        self.toggled = False  # d: the other view of the selected file
         self.folder_default: str | None = None  # the folder input follows the strategy until edited
+        self.planned: str | None = None  # the plan's program strategy the options show
 
     def compose_body(self) -> ComposeResult:
-        with Horizontal(id="generate-controls"):
-            yield Label("strategy", classes="option-label")
-            yield Select([("the plan's", FROM_PLAN), *[(s, s) for s in PROGRAM_STRATEGIES]], value=FROM_PLAN,
-                         allow_blank=False, id="gen-strategy",
-                         tooltip="seq: one core; sn: shared-nothing; locks; tm: transactions (Intel RTM)")
-            yield Label("locks", classes="option-label")
-            yield Select([(k, k) for k in LOCK_KINDS], value="maestro", allow_blank=False, id="gen-lock",
-                         tooltip="Lock granularity of the locks strategy")
-            yield Label("folder", classes="option-label")
-            yield Input("", id="gen-folder", tooltip="Where the program is written")
-            yield Button("Generate", id="generate", variant="primary")
+        # Two rows when narrow, one when wide (app.tcss).
+        with Container(id="generate-controls"):
+            with Horizontal(id="gen-row-options", classes="form-row"):
+                yield Label("strategy", classes="option-label")
+                yield Select(self._strategy_options(None), value=FROM_PLAN, allow_blank=False, compact=True,
+                             id="gen-strategy",
+                             tooltip="the plan's, or: seq one core; sn shared-nothing; locks; tm "
+                                     "transactions (Intel RTM)")
+                yield Label("locks", classes="option-label")
+                yield Select([(k, k) for k in LOCK_KINDS], value="maestro", allow_blank=False, compact=True,
+                             id="gen-lock", tooltip="Lock granularity of the locks strategy")
+            with Horizontal(id="gen-row-folder", classes="form-row"):
+                yield Label("folder", classes="option-label")
+                yield Input("", id="gen-folder", compact=True,
+                            tooltip="Where the program is written (Enter generates)")
+                yield Button("Generate", id="generate", variant="primary", compact=True)
         yield Static("", id="generate-status")
         yield Static("", id="generate-error")
         with Horizontal(id="generate-body"):
-            files = OptionList(id="gen-files")
+            files = OptionList(id="gen-files", classes="pane")
             files.border_title = "Files"
             files.border_subtitle = "~ changed · + new"
             yield files
-            with VerticalScroll(id="gen-view-pane"):
+            with VerticalScroll(id="gen-view-pane", classes="pane"):
                 yield Static("", id="gen-view")
 
-    def on_mount(self) -> None:
-        self.query_one("#gen-files", OptionList).focus()
+    @staticmethod
+    def _strategy_options(planned: str | None) -> list[tuple[str, str]]:
+        return [(f"plan's ({planned})" if planned else "plan's", FROM_PLAN),
+                *[(s, s) for s in PROGRAM_STRATEGIES]]
+
+    def _show_planned(self) -> None:
+        """Name the plan's program strategy in the strategy choice."""
+        plan = self.session.plan
+        planned = program_strategy(plan.to_json(), None) if plan is not None else None
+        if planned == self.planned:
+            return
+        self.planned = planned
+        select = self.query_one("#gen-strategy", Select)
+        value = select.value
+        with self.prevent(Select.Changed):
+            select.set_options(self._strategy_options(planned))
+            select.value = value if value != Select.BLANK else FROM_PLAN
 
     # --- following the session ---------------------------------------------
 
     def show_session(self, session: Session) -> None:
+        self._show_planned()
         self._follow_folder()
         program = session.program
         if program is None:
             if not self.running:
-                status = ("Press g to generate the program of the plan."
-                          if session.plan is not None else "Plan the NF first (4).")
-                self.query_one("#generate-status", Static).update(status)
+                self.query_one("#generate-status", Static).update(self._pending_status())
             if self.program is not None and session.plan is None:
                 self.program = None
                 self._show_files()
@@ -178,7 +213,7 @@ class GenerateScreen(StepScreen):
             self.program = program
             self._show_options(program)
             self.contents = read_program(program.directory)
-            self.before = {}
+            self.before = None
             self._show_files()
         self._show_status()
 
@@ -214,16 +249,38 @@ class GenerateScreen(StepScreen):
                 folder.value = default
         self.folder_default = default
 
+    def _pending_status(self) -> Text:
+        """Before a generation: what g will write."""
+        plan = self.session.plan
+        if plan is None:
+            return Text("Plan the NF first (4).")
+        text = Text("g (or Enter in the folder) generates the program of the plan: ")
+        text.append_text(self._strategy_words(self.strategy(), plan.strategy))
+        return text
+
+    def _strategy_words(self, strategy: str, plan_strategy: str) -> Text:
+        """`sn, the plan's` or `locks instead of the plan's shared-nothing`."""
+        planned = program_strategy(self.session.plan.to_json(), None) if self.session.plan else None
+        if planned is None or strategy == planned:
+            return Text(f"{strategy}, the plan's ({plan_strategy})")
+        return Text(f"{strategy} instead of the plan's {STRATEGY_WORDS.get(planned, planned)}", style="yellow")
+
     def _show_status(self) -> None:
         program = self.program
         if program is None:
             return
-        strategy = program.strategy + (f", {program.lock} locks" if program.strategy == "locks" else "")
-        self.query_one("#generate-status", Static).update(Content.from_markup(
-            "[b]$nf[/b] · $strategy · $cores core(s) · $devices devices · plan $digest → "
-            "[b]$folder[/b]  [dim](b: build)[/dim]", nf=program.nf, strategy=strategy,
-            cores=str(program.cores), devices=str(program.devices), digest=program.digest,
-            folder=display_path(program.directory)))
+        text = Text()
+        text.append(program.nf, style="bold")
+        text.append(" · ")
+        plan = self.session.plan
+        text.append_text(self._strategy_words(program.strategy, plan.strategy) if plan else Text(program.strategy))
+        if program.strategy == "locks":
+            text.append(f", {program.lock} locks")
+        text.append(f" · {program.cores} core{'s' if program.cores != 1 else ''} · {program.devices} devices"
+                    f" · plan {program.digest} → ")
+        text.append(display_path(program.directory), style="bold")
+        text.append("  (b: build)", style="dim")
+        self.query_one("#generate-status", Static).update(text)
 
     def _show_files(self) -> None:
         files = self.query_one("#gen-files", OptionList)
@@ -253,26 +310,42 @@ class GenerateScreen(StepScreen):
             view.update(Text(f"{name}: not readable" if name else "", style="dim"))
             return
         kind = change(name, self.before, self.contents)
-        if kind == "changed" and self.show_diff:
-            diff = unified_diff(name, self.before[name], self.contents[name])
+        # A changed file shows its diff first, a new one the file (d: the other view).
+        show_diff = bool(kind) and (kind == "changed") != self.toggled
+        if show_diff:
+            previous = self.before.get(name) if self.before is not None else None
+            diff = unified_diff(name, previous, self.contents[name])
             view.update(Syntax(diff, "diff", theme=THEME, word_wrap=False))
-            pane.border_title = f"{name}: changed since the last generation"
+            pane.border_title = f"{name}: " + ("changed since the last generation" if kind == "changed"
+                                               else "new, every line added")
             pane.border_subtitle = "d: the file"
         else:
             view.update(Syntax(self.contents[name], lexer(name), line_numbers=True, theme=THEME,
                                word_wrap=False))
             pane.border_title = name + (" (new)" if kind == "new" else "")
-            pane.border_subtitle = "d: what changed" if kind == "changed" else ""
+            pane.border_subtitle = "d: what changed" if kind else ""
         pane.scroll_home(animate=False)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option.id and event.option.id != self.selected:
             self.selected = event.option.id
-            self.show_diff = True
+            self.toggled = False
             self._show_file()
 
     def action_toggle_diff(self) -> None:
-        self.show_diff = not self.show_diff
+        """d: the diff of the selected file, or the file itself."""
+        name = self.selected
+        if name is None or name not in self.contents:
+            self.notify("No file selected: generate the program first (g).", severity="warning")
+            return
+        if self.before is None:
+            self.notify("No earlier generation to compare with (this program comes from the opened "
+                        "session): g generates it again and shows what changed.", timeout=6)
+            return
+        if not change(name, self.before, self.contents):
+            self.notify(f"{name} did not change since the last generation.", timeout=4)
+            return
+        self.toggled = not self.toggled
         self._show_file()
 
     # --- generating -----------------------------------------------------------
@@ -317,14 +390,15 @@ class GenerateScreen(StepScreen):
             return
         self.running = False
         self.program, self.contents, self.before = message.program, message.contents, message.before
-        self.show_diff = True
+        self.toggled = False
         self._show_files()
         self._show_status()
         changed = [n for n in message.program.files if change(n, self.before, self.contents)]
         if self.before:
-            self.notify(f"{len(changed)} file(s) changed since the last generation"
+            n = len(changed)
+            self.notify(f"{n} file{'' if n == 1 else 's'} changed since the last generation"
                         if changed else "Nothing changed since the last generation.",
-                        title="Generated")
+                        title="Generated", timeout=4)
         # The app records the program in the session (the message bubbles on).
 
     def show_failure(self, worker: Worker, message: str) -> None:
@@ -345,6 +419,12 @@ class GenerateScreen(StepScreen):
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "gen-strategy":
             self._follow_folder()
+            if self.program is None and not self.running:
+                self.query_one("#generate-status", Static).update(self._pending_status())
+
+    def submit(self, field: Input) -> None:
+        """Enter in the folder field: generate."""
+        self.action_generate()
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "generate":

@@ -13,6 +13,23 @@ from textual.widgets import Static
 
 from workbench.screens.steps import STEPS
 
+#: How the keys work, everywhere (README.md, "Keys", says the same).
+KEY_SCHEME = (
+    ("1 … 6", "go to a step (a step that needs an earlier one says which)"),
+    ("Esc", "leave the text field you are in; else stop what runs on the screen (analysis, build, "
+            "run, verify); else back one step"),
+    ("Tab", "next field or pane (shift+Tab: previous); the focused one is outlined"),
+    ("Enter", "in a text field: the screen's main action (analyze, plan, generate, run or verify)"),
+    ("ctrl+p", "the command palette: what applies now"),
+    ("ctrl+s / ctrl+o", "save the session (~/.local/share/maestro/sessions/ by default) / open one"),
+    ("e", "the NF in $EDITOR; analyzed again when it changed"),
+    ("F1 / ?", "this help"),
+    ("q", "quit (asks first when the session has unsaved work)"),
+    ("letters", "one meaning everywhere: a analyze · o open · s shard · c replicate (copy per core) · "
+                "l lock · u undo an override · x explain · g generate · d diff · b build · r run · "
+                "v verify · f fields of one device"),
+)
+
 
 def binding_rows(app: App, bindings: Iterable[BindingType],
                  keymap: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
@@ -22,10 +39,10 @@ def binding_rows(app: App, bindings: Iterable[BindingType],
     ids: dict[tuple[str, str], str] = {}
     for binding in Binding.make_bindings(bindings):
         keys = [k.strip() for k in (keymap.get(binding.id, binding.key) if binding.id else binding.key).split(",")]
-        display = binding.key_display if keys == [binding.key] else None
         row = (binding.action, binding.description or binding.action)
         shown = rows.setdefault(row, [])
-        shown += [d for k in keys if (d := app.get_key_display(binding.with_key(k, display))) not in shown]
+        # The keys themselves, not a footer's combined display ("+/-"), so no key shows twice.
+        shown += [d for k in keys if (d := app.get_key_display(binding.with_key(k, None))) not in shown]
         tips.setdefault(row, binding.tooltip or "")
         ids.setdefault(row, binding.id or "")
     return [(" / ".join(keys), row[1], ids[row], tips[row]) for row, keys in rows.items()]
@@ -43,6 +60,13 @@ def help_text(step_keys: Mapping[str, str],
     for step in STEPS:
         flow.add_row(f"{step_keys.get(step.id, step.key)} {step.title}", step.help)
     outer.add_row(flow)
+    outer.add_row(Text("\nKeys", style="bold underline"))
+    scheme = Table(box=None, show_header=False, padding=(0, 1))
+    scheme.add_column(style="bold cyan", no_wrap=True)
+    scheme.add_column()
+    for keys, what in KEY_SCHEME:
+        scheme.add_row(keys, what)
+    outer.add_row(scheme)
     for title, rows in sections:
         if not rows:
             continue
@@ -51,7 +75,7 @@ def help_text(step_keys: Mapping[str, str],
         keys.add_column(style="bold cyan", no_wrap=True, min_width=10)
         keys.add_column(no_wrap=True)
         keys.add_column(style="green", no_wrap=True)
-        keys.add_column(style="dim")
+        keys.add_column(style="dim", ratio=1)
         for row in rows:
             keys.add_row(*row)
         outer.add_row(keys)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Container, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from analyses.model import OPS, Analysis
@@ -33,11 +33,10 @@ class InspectScreen(StepScreen):
     """Objects table on top; below, the selected object's accesses and its header grid."""
 
     STEP = "inspect"
+    HOME = "#objects"
     BINDINGS = [
-        Binding("d", "cycle_device", "Device", id="inspect.device",
-                tooltip="Header grid: keys of all devices, or of one device"),
-        Binding("p", "app.goto('decide')", "Plan", id="inspect.plan",
-                tooltip="Go on to Decide: the planner's proposal per object"),
+        Binding("f", "cycle_device", "Fields/device", id="inspect.device",
+                tooltip="Header grid: the fields that key the object on all devices, or on one device"),
     ]
 
     def __init__(self) -> None:
@@ -49,11 +48,12 @@ class InspectScreen(StepScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="inspect-body"):
             yield Static("", id="inspect-banner")
-            table = DataTable(id="objects", cursor_type="row", zebra_stripes=True)
+            table = DataTable(id="objects", cursor_type="row", zebra_stripes=True, classes="pane")
             table.border_title = "State objects"
             yield table
-            with Horizontal(id="inspect-detail"):
-                with VerticalScroll(id="accesses-pane"):
+            # Side by side when wide; one scrolling column when narrow (app.tcss).
+            with Container(id="inspect-detail"):
+                with VerticalScroll(id="accesses-pane", classes="pane"):
                     yield AccessView(id="accesses")
                 header = PacketHeader(id="packet-header")
                 header.border_title = "Packet fields keying it"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.syntax import Syntax
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import ScrollableContainer, Vertical
@@ -36,10 +37,13 @@ class LoadScreen(StepScreen):
     """The sample NFs with their one-line descriptions, and the chosen source."""
 
     STEP = "load"
+    HOME = "#nf-list"
+    #: Below this width the list shows names only (the summary is shown above the source).
+    NAMES_ONLY_BELOW = 100
     BINDINGS = [
         Binding("a", "analyze", "Analyze", id="load.analyze",
                 tooltip="Work on the highlighted NF: analyze it (Enter does the same)"),
-        Binding("o", "open_file", "Open .c", id="load.open",
+        Binding("o", "open_file", "Open", id="load.open",
                 tooltip="Open any NF's .c file (path with completion, or a file browser)"),
     ]
 
@@ -54,28 +58,53 @@ class LoadScreen(StepScreen):
         super().__init__()
         self.nf: NFSource | None = None  # the NF shown (highlighted), not necessarily chosen
         self.chosen: str | None = None  # the session's NF when last seen
+        self.names_only = False
+        self.files: dict[str, NFSource] = {}  # NFs opened from files, by spec
 
     def compose_body(self) -> ComposeResult:
-        options = [
-            Option(Content.from_markup("[b]$name[/b]\n[dim]$summary[/dim]", name=name,
-                                       summary=spec_summary(resolve_nf(name))), id=name)
-            for name in sample_names()
-        ]
-        nf_list = OptionList(*options, id="nf-list")
-        nf_list.border_title = "Sample NFs"
-        nf_list.border_subtitle = "Enter: analyze · o: open .c"
+        nf_list = OptionList(*self._options(), id="nf-list", classes="pane")
+        nf_list.border_title = "NFs"
+        nf_list.border_subtitle = "Enter: analyze · o: open"
         with Vertical(id="load-body"):
             yield nf_list
             with Vertical(id="source-pane"):
                 yield Static("", id="load-error")
                 yield Static("Pick an NF on the left.", id="nf-summary")
-                with ScrollableContainer(id="source-scroll"):
+                with ScrollableContainer(id="source-scroll", classes="pane"):
                     yield Static("", id="source")
 
     def on_mount(self) -> None:
         if self.session.nf:
             # After the list's own first highlight, so the NF asked for wins.
             self.call_after_refresh(self.preview, self.session.nf)
+
+    def _options(self) -> list[Option]:
+        """The samples and the files opened, with their summaries unless
+        the list is narrow (names_only)."""
+        options = []
+        for name in sample_names():
+            markup = "[b]$name[/b]" if self.names_only else "[b]$name[/b]\n[dim]$summary[/dim]"
+            options.append(Option(Content.from_markup(markup, name=name,
+                                                      summary=spec_summary(resolve_nf(name))), id=name))
+        for key, nf in self.files.items():
+            markup = "[b]$name[/b] [dim](file)[/dim]" + ("" if self.names_only else "\n[dim]$path[/dim]")
+            options.append(Option(Content.from_markup(markup, name=nf.name, path=display_path(nf.path)),
+                                  id=key))
+        return options
+
+    def on_resize(self, event: events.Resize) -> None:
+        names_only = event.size.width < self.NAMES_ONLY_BELOW
+        if names_only == self.names_only:
+            return
+        self.names_only = names_only
+        nf_list = self.query_one("#nf-list", OptionList)
+        highlighted = nf_list.highlighted
+        keep = nf_list.get_option_at_index(highlighted).id if highlighted is not None else None
+        with self.prevent(OptionList.OptionHighlighted):
+            nf_list.clear_options()
+            nf_list.add_options(self._options())
+            if keep is not None:
+                nf_list.highlighted = nf_list.get_option_index(keep)
 
     def show_session(self, session: Session) -> None:
         if session.nf and session.nf != self.chosen:
@@ -102,9 +131,10 @@ class LoadScreen(StepScreen):
         nf_list = self.query_one("#nf-list", OptionList)
         key = nf_spec(nf)
         if not _has(nf_list, key):
-            nf_list.add_option(Option(Content.from_markup(
-                "[b]$name[/b] [dim](file)[/dim]\n[dim]$path[/dim]", name=nf.name,
-                path=display_path(nf.path)), id=key))
+            self.files[key] = nf
+            markup = "[b]$name[/b] [dim](file)[/dim]" + ("" if self.names_only else "\n[dim]$path[/dim]")
+            nf_list.add_option(Option(Content.from_markup(markup, name=nf.name,
+                                                          path=display_path(nf.path)), id=key))
         nf_list.highlighted = nf_list.get_option_index(key)
         self.show_nf(key)
 
@@ -117,6 +147,7 @@ class LoadScreen(StepScreen):
             self.show_error(str(exc))
             return False
         self.query_one("#load-error", Static).update("")
+        self.query_one("#load-error", Static).display = False
         self.nf = nf
         summary = spec_summary(nf) or "(no spec comment)"
         self.query_one("#nf-summary", Static).update(Content.from_markup(
@@ -126,10 +157,13 @@ class LoadScreen(StepScreen):
             Syntax(text, "c", line_numbers=True, theme="ansi_dark", word_wrap=False)
         )
         self.query_one("#source-pane").border_title = nf.path.name
+        self.query_one("#source-pane").border_subtitle = "e: edit"
         return True
 
     def show_error(self, message: str) -> None:
-        self.query_one("#load-error", Static).update(Content(message))
+        error = self.query_one("#load-error", Static)
+        error.update(Content(message))
+        error.display = bool(message)
 
     # --- actions ------------------------------------------------------------
 

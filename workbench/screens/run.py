@@ -21,10 +21,9 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.content import Content
+from textual.containers import Container, Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Input, Label, Log, Select, Static
+from textual.widgets import Button, Input, Label, RichLog, Select, Static
 from textual.worker import Worker
 
 from codegen.generator import GeneratedProgram
@@ -33,7 +32,7 @@ from codegen.program import cores_warning, run
 from codegen.traffic import PROFILES
 from codegen.traffic import generate as make_traffic
 from workbench.screens.load import display_path
-from workbench.screens.base import StepScreen
+from workbench.screens.base import FLOWS, PACKETS, SECONDS, FieldError, StepScreen, parse_field
 from workbench.screens.text_modal import ConfirmModal
 from workbench.session import Session
 from workbench.widgets.throughput import Throughput
@@ -43,22 +42,27 @@ VERIFY_PROFILES = ("paths", *PROFILES)
 #: Unreached paths listed under the verdict (the rest are counted).
 UNREACHED_SHOWN = 8
 LOG_TAIL = 40
+#: What the status says while a task is going.
+GOING = {"build": "building…", "run": "running…", "verify": "verifying…"}
+#: Fields whose Enter runs the program (built) or builds it (not built yet).
+RUN_FIELDS = ("run-flows", "run-packets", "run-seconds", "run-interval", "run-eal")
 
 
 class RunScreen(StepScreen):
     """Builds, runs and verifies the session's generated program."""
 
     STEP = "run"
+    HOME = "#run-log"
     BINDINGS = [
         Binding("b", "build", "Build", id="run.build",
                 tooltip="Build the generated program (make); the log streams below"),
         Binding("r", "start", "Run", id="run.run",
                 tooltip="Run it for the seconds shown on the simulated NIC (or the real NIC the "
-                        "EAL arguments name); live per-core throughput"),
-        Binding("escape", "stop", "Stop", id="run.stop",
-                tooltip="Stop the running program (SIGINT: it stops cleanly and prints its totals)"),
+                        "EAL arguments name); live per-core throughput (Enter in a run field does the same; "
+                        "Esc stops it cleanly: SIGINT, it prints its totals)"),
         Binding("v", "verify", "Verify", id="run.verify",
-                tooltip="Check the program is equivalent to the sequential NF on generated traffic"),
+                tooltip="Check the program is equivalent to the sequential NF on generated traffic "
+                        "(Enter in the trace field does the same)"),
     ]
 
     class BuildLine(Message):
@@ -108,51 +112,55 @@ class RunScreen(StepScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="run-program")
-        with Horizontal(id="run-buttons"):
-            yield Button("Build", id="build", variant="primary")
-            yield Button("Run", id="start", variant="success")
-            yield Button("Stop", id="stop", variant="error", disabled=True)
-            yield Button("Verify", id="verify")
+        with Horizontal(id="run-buttons", classes="form-row"):
+            yield Button("Build", id="build", variant="primary", compact=True)
+            yield Button("Run", id="start", variant="success", compact=True)
+            yield Button("Stop", id="stop", variant="error", disabled=True, compact=True)
+            yield Button("Verify", id="verify", compact=True)
             yield Static("", id="run-status")
-        with Horizontal(id="run-options"):
-            yield Label("traffic", classes="option-label")
-            yield Select([(p, p) for p in PROFILES], value="uniform", allow_blank=False, id="run-traffic",
-                         tooltip="Traffic profile of the simulated NIC (and of verify)")
-            yield Label("flows", classes="option-label")
-            yield Input("1000", type="integer", id="run-flows", tooltip="Distinct flows in the trace")
-            yield Label("packets", classes="option-label")
-            yield Input("5000", type="integer", id="run-packets",
-                        tooltip="Packets in the trace (a run loops over it; verify checks each once)")
-            yield Label("s", classes="option-label")
-            yield Input("3", type="number", id="run-seconds",
-                        tooltip="How long a run lasts (0 with EAL arguments: until stopped)")
-            yield Label("every", classes="option-label")
-            yield Input("1.0", type="number", id="run-interval", tooltip="Seconds between stats lines")
-            yield Label("EAL", classes="option-label")
-            yield Input("", id="run-eal", placeholder="real NIC: EAL args",
-                        tooltip="DPDK EAL arguments of a real NIC (e.g. -l 0-3 -a 0000:01:00.0); "
-                                "empty: the simulated NIC")
-        with Horizontal(id="verify-options"):
-            yield Label("verify on", classes="option-label")
-            yield Select([(p, p) for p in VERIFY_PROFILES], value="paths", allow_blank=False,
-                         id="verify-traffic",
-                         tooltip="Traffic verify checks: paths drives packets down every explored path "
-                                 "(then adds the packets shown of the sessions profile)")
-            yield Label("and trace", classes="option-label")
-            yield Input("", id="verify-trace", placeholder="your pcap/pcapng (optional)",
-                        tooltip="A trace of yours, checked too (coverage of all traces together)")
+        with Container(id="run-form"):
+            with Horizontal(id="run-options", classes="form-row"):
+                yield Label("traffic", classes="option-label")
+                yield Select([(p, p) for p in PROFILES], value="uniform", allow_blank=False, id="run-traffic",
+                             compact=True, tooltip="Traffic profile of the simulated NIC (and of verify)")
+                yield Label("flows", classes="option-label")
+                yield Input("1000", id="run-flows", compact=True, tooltip="Distinct flows in the trace")
+                yield Label("packets", classes="option-label")
+                yield Input("5000", id="run-packets", compact=True,
+                            tooltip="Packets in the trace (a run loops over it; verify checks each once)")
+                yield Label("s", classes="option-label")
+                yield Input("3", id="run-seconds", compact=True,
+                            tooltip="How long a run lasts (0 with EAL arguments: until stopped); Enter runs")
+                yield Label("every", classes="option-label")
+                yield Input("1.0", id="run-interval", compact=True, tooltip="Seconds between stats lines")
+            with Horizontal(id="run-more", classes="form-row"):
+                yield Label("EAL", classes="option-label")
+                yield Input("", id="run-eal", placeholder="real NIC: EAL args", compact=True,
+                            tooltip="DPDK EAL arguments of a real NIC (e.g. -l 0-3 -a 0000:01:00.0); "
+                                    "empty: the simulated NIC")
+                yield Label("verify on", classes="option-label")
+                yield Select([(p, p) for p in VERIFY_PROFILES], value="paths", allow_blank=False,
+                             id="verify-traffic", compact=True,
+                             tooltip="Traffic verify checks: paths drives packets down every explored path "
+                                     "(then adds the packets shown of the sessions profile)")
+                yield Label("+ trace", classes="option-label")
+                yield Input("", id="verify-trace", placeholder="pcap (optional)", compact=True,
+                            tooltip="A trace of yours, checked too (coverage of all traces together); "
+                                    "Enter verifies")
         yield Static("", id="run-error")
-        with Horizontal(id="run-body"):
-            log = Log(id="run-log", max_lines=2000)
+        # Wide: the log on the left, throughput and verdict on the right;
+        # narrow: throughput on top, log and verdict side by side (app.tcss).
+        with Container(id="run-body"):
+            throughput = Throughput(id="throughput")
+            throughput.border_title = "Throughput per core"
+            yield throughput
+            log = RichLog(id="run-log", max_lines=2000, wrap=True, classes="pane")
             log.border_title = "Log"
             yield log
-            with Vertical(id="run-right"):
-                throughput = Throughput(id="throughput")
-                throughput.border_title = "Throughput per core"
-                yield throughput
-                with VerticalScroll(id="verdict-pane"):
-                    yield Static(Text("v: check equivalence with the sequential NF", style="dim"),
-                                 id="verdict")
+            with VerticalScroll(id="verdict-pane", classes="pane") as pane:
+                pane.border_title = "Verdict"
+                yield Static(Text("v: check equivalence with the sequential NF", style="dim"),
+                             id="verdict")
 
     # --- following the session ---------------------------------------------
 
@@ -171,12 +179,14 @@ class RunScreen(StepScreen):
         build = session.results.get("build") or {}
         state = ("built" if session.built else "build failed" if build.get("ok") is False else "not built")
         style = {"built": "green", "build failed": "red"}.get(state, "yellow")
-        target.update(Content.from_markup(
-            "[b]$nf[/b] · $strategy · [b]$cores[/b] core(s) · $devices devices · $folder · "
-            f"[{style}]$state[/]", nf=program.nf,
-            strategy=program.strategy + (f" ({program.lock} locks)" if program.strategy == "locks" else ""),
-            cores=str(program.cores), devices=str(program.devices),
-            folder=display_path(program.directory), state=state))
+        text = Text()
+        text.append(program.nf, style="bold")
+        text.append(" · " + program.strategy + (f" ({program.lock} locks)" if program.strategy == "locks" else ""))
+        text.append(" · ")
+        text.append(f"{program.cores} core{'s' if program.cores != 1 else ''}", style="bold")
+        text.append(f" · {program.devices} devices · {display_path(program.directory)} · ")
+        text.append(state, style=style)
+        target.update(text)
 
     def _show_buttons(self) -> None:
         session = self.session
@@ -184,7 +194,30 @@ class RunScreen(StepScreen):
         self.query_one("#build", Button).disabled = busy or session.program is None
         self.query_one("#start", Button).disabled = busy or not session.built
         self.query_one("#verify", Button).disabled = busy or session.program is None
-        self.query_one("#stop", Button).disabled = self.busy != "run"
+        self.query_one("#stop", Button).disabled = self.busy is None
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Build, run and verify are shown dimmed when they cannot start."""
+        if action in ("build", "verify"):
+            return None if self.busy is not None or self.session.program is None else True
+        if action == "start":
+            return None if self.busy is not None or not self.session.built else True
+        return super().check_action(action, parameters)
+
+    def can_stop(self) -> bool:
+        return self.busy is not None and self.cancel is not None and not self.cancel.is_set()
+
+    def submit(self, field: Input) -> None:
+        """Enter in a field: verify (the trace field), else run the program,
+        or build it first when it is not built."""
+        if field.id == "verify-trace":
+            self.action_verify()
+        elif not self.session.built:
+            self.notify("Not built yet: building it first (Enter again runs it).", timeout=4)
+            self.action_build()
+        else:
+            self.call_later(self.action_start)
 
     def _show_saved(self, session: Session) -> None:
         """What a reopened session (or another screen) recorded."""
@@ -240,7 +273,7 @@ class RunScreen(StepScreen):
         self.basis = self.session.results.get("generate")
         self.started = time.monotonic()
         self._show_error("")
-        self.query_one("#run-status", Static).update(f"{task}ing…" if task != "verify" else "verifying…")
+        self.query_one("#run-status", Static).update(GOING.get(task, f"{task}…"))
         self._show_buttons()
         return self.run, program
 
@@ -278,9 +311,9 @@ class RunScreen(StepScreen):
         if begun is None:
             return
         run_id, program = begun
-        log = self.query_one("#run-log", Log)
+        log = self.query_one("#run-log", RichLog)
         log.clear()
-        log.write_line(f"make -C {display_path(program.directory)}")
+        log.write(f"make -C {display_path(program.directory)}")
         self.cancel = threading.Event()
         self.worker = self.build_worker(run_id, self.basis, program, self.cancel)
 
@@ -303,24 +336,28 @@ class RunScreen(StepScreen):
             "log": lines[-LOG_TAIL:]}))
 
     def _options(self) -> dict[str, Any] | None:
-        """The run options shown, or None (the problem is shown)."""
+        """The run options shown, or None (the problem is shown, naming the field)."""
+        value = lambda name: self.query_one(f"#run-{name}", Input).value  # noqa: E731
         try:
+            eal_text = value("eal")
+            try:
+                eal = shlex.split(eal_text)
+            except ValueError as exc:
+                raise FieldError(f"EAL: {exc} in {eal_text!r}") from None
             options = {
                 "traffic": str(self.query_one("#run-traffic", Select).value),
-                "flows": int(self.query_one("#run-flows", Input).value),
-                "packets": int(self.query_one("#run-packets", Input).value),
-                "seconds": float(self.query_one("#run-seconds", Input).value or 0),
-                "interval": float(self.query_one("#run-interval", Input).value),
-                "eal": shlex.split(self.query_one("#run-eal", Input).value),
+                "flows": parse_field("flows", value("flows"), FLOWS),
+                "packets": parse_field("packets", value("packets"), PACKETS),
+                "seconds": 0.0 if eal and value("seconds").strip() in ("", "0")
+                else parse_field("s (seconds)", value("seconds"), SECONDS),
+                "interval": parse_field("every (seconds)", value("interval"), SECONDS),
+                "eal": eal,
             }
-        except ValueError as exc:
-            self._show_error(f"flows, packets, seconds and interval must be numbers ({exc})")
+        except FieldError as exc:
+            self._show_error(str(exc))
             return None
-        if options["interval"] <= 0:
-            self._show_error("the interval must be more than 0 seconds")
-            return None
-        if options["seconds"] <= 0 and not options["eal"]:
-            self._show_error("a run on the simulated NIC needs a duration: seconds > 0")
+        if options["seconds"] > 86_400:
+            self._show_error("s (seconds): at most a day (86400)")
             return None
         return options
 
@@ -343,7 +380,7 @@ class RunScreen(StepScreen):
         await self.query_one(Throughput).reset(program.cores)
         where = ("EAL " + " ".join(options["eal"])) if options["eal"] else \
             f"simulated NIC, {options['packets']} {options['traffic']} packets over {options['flows']} flows"
-        self.query_one("#run-log", Log).write_line(
+        self.query_one("#run-log", RichLog).write(
             f"run {program.program.name}: {program.cores} core(s), {where}, "
             f"{options['seconds']:g} s, stats every {options['interval']:g} s")
         self.worker = self.program_worker(run_id, self.basis, program, options, self.cancel)
@@ -372,6 +409,7 @@ class RunScreen(StepScreen):
             self.stopping = True
             self.cancel.set()
             self.query_one("#run-status", Static).update("stopping…")
+            self.refresh_bindings()
 
     def action_verify(self) -> None:
         """Check the program on screen, as generated and built (its own
@@ -392,7 +430,7 @@ class RunScreen(StepScreen):
             return
         run_id, program = begun
         self.query_one("#verdict", Static).update(Text("verifying…", style="dim"))
-        self.query_one("#run-log", Log).write_line(
+        self.query_one("#run-log", RichLog).write(
             f"verify {program.nf} ({program.strategy}, {program.cores} cores, plan {program.digest}) on "
             f"{' and '.join(Path(t).name for t in traffics)}: the program and the sequential NF, packet by packet")
         self.cancel = threading.Event()
@@ -416,7 +454,7 @@ class RunScreen(StepScreen):
     def on_run_screen_build_line(self, message: BuildLine) -> None:
         message.stop()
         if message.run == self.run:
-            self.query_one("#run-log", Log).write_line(message.line)
+            self.query_one("#run-log", RichLog).write(message.line)
 
     def on_run_screen_run_event(self, message: RunEvent) -> None:
         message.stop()
@@ -425,7 +463,7 @@ class RunScreen(StepScreen):
         event = message.event
         throughput = self.query_one(Throughput)
         if event.get("type") == "config":
-            self.query_one("#run-log", Log).write_line(
+            self.query_one("#run-log", RichLog).write(
                 f"started: {event.get('workers')} worker(s), strategy {event.get('strategy')}, "
                 + ("simulated NIC" if event.get("simulated") else "real NIC"))
         elif event.get("type") in ("stats", "final"):
@@ -442,15 +480,15 @@ class RunScreen(StepScreen):
         if not doc.get("ok"):
             return  # a failure: shown by show_failure already
         elapsed = time.monotonic() - self.started
-        log = self.query_one("#run-log", Log)
+        log = self.query_one("#run-log", RichLog)
         if message.stage == "build":
-            log.write_line(f"built {doc['executable']} in {doc['seconds']:.1f} s")
+            log.write(f"built {doc['executable']} in {doc['seconds']:.1f} s")
             self._end(Text(f"built in {doc['seconds']:.1f} s: r runs it", style="green"))
         elif message.stage == "run":
             final = doc.get("final") or {}
             self.query_one(Throughput).show(final)
             self.shown_results["run"] = doc
-            log.write_line(f"{'stopped' if doc.get('cancelled') else 'done'}: {final.get('rx', 0)} packets, "
+            log.write(f"{'stopped' if doc.get('cancelled') else 'done'}: {final.get('rx', 0)} packets, "
                            f"{float(final.get('mpps', 0)):.2f} Mpps in {elapsed:.1f} s")
             self._end(Text(f"{'stopped' if doc.get('cancelled') else 'ran'}: "
                            f"{float(final.get('mpps', 0)):.2f} Mpps total", style="green"))
@@ -458,7 +496,7 @@ class RunScreen(StepScreen):
             self.shown_results["verify"] = doc
             self._show_verdict(doc)
             for one in doc.get("traces") or [doc]:
-                log.write_line(f"verify, {one.get('traffic', '')}: {one.get('summary', '')}")
+                log.write(f"verify, {one.get('traffic', '')}: {one.get('summary', '')}")
             self._end(Text("equivalent" if doc.get("equivalent") else "NOT equivalent",
                            style="green" if doc.get("equivalent") else "bold red"))
         # The app records the result in the session (the message bubbles on).
@@ -469,7 +507,7 @@ class RunScreen(StepScreen):
         stage = self.busy or worker.name
         self._show_error(message)
         for line in message.splitlines()[:60]:
-            self.query_one("#run-log", Log).write_line(line)
+            self.query_one("#run-log", RichLog).write(line)
         if stage == "verify":
             self.query_one("#verdict", Static).update(Text.assemble(("verify failed: ", "bold red"),
                                                                     message.splitlines()[0]))
@@ -524,10 +562,23 @@ def verdict_text(doc: Mapping[str, Any]) -> Text:
     equivalent = bool(doc.get("equivalent"))
     text.append("✓ equivalent" if equivalent else "✗ NOT equivalent",
                 style="bold green" if equivalent else "bold red")
-    allowed = sum(sum((t.get("allowed") or {}).values()) for t in traces)
-    if equivalent and allowed:
-        text.append(f" with {allowed} allowed difference(s)", style="yellow")
-    text.append(f"  ({doc.get('strategy', '?')}, plan {doc.get('plan_digest', '?')})\n", style="dim")
+    # The headline says how: identical packets, and the allowed differences by kind.
+    packets = sum(int(t.get("packets", 0) or 0) for t in traces)
+    identical = sum(int(t.get("identical", 0) or 0) for t in traces)
+    kinds: dict[str, int] = {}
+    for one in traces:
+        for kind, n in (one.get("allowed") or {}).items():
+            kinds[kind] = kinds.get(kind, 0) + int(n or 0)
+    allowed = sum(kinds.values())
+    text.append(f": {identical}/{packets} packets identical", style="bold")
+    if allowed:
+        text.append(f", {allowed} allowed difference{'' if allowed == 1 else 's'}", style="bold yellow")
+        text.append(" (" + ", ".join(f"{kind} {n}" for kind, n in kinds.items() if n) + ")", style="yellow")
+    if not equivalent:
+        differ = sum(int(t.get("disallowed", 0) or 0) for t in traces)
+        lost = sum(int(t.get("lost", 0) or 0) for t in traces)
+        text.append(f", {differ} differ, {lost} lost", style="bold red")
+    text.append(f"\nprogram {doc.get('strategy', '?')}, plan {doc.get('plan_digest', '?')}\n", style="dim")
     if doc.get("complete") is False:
         text.append("the analysis is INCOMPLETE: paths past where it stopped are not listed\n", style="bold red")
     for one in traces:

@@ -39,7 +39,7 @@ def _needs_nf(session: Session) -> str | None:
 def _needs_analysis(session: Session) -> str | None:
     if session.analysis is not None:
         return None
-    return "analyze an NF first (Analyze: r)" if session.nf else "choose and analyze an NF first"
+    return "analyze an NF first (Analyze: a)" if session.nf else "choose and analyze an NF first"
 
 
 def _needs_plan(session: Session) -> str | None:

@@ -42,7 +42,28 @@ class ConfirmModal(ModalScreen[bool]):
         self.question = question
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="text-modal") as scroll:
+        with VerticalScroll(id="confirm-modal") as scroll:
             scroll.border_title = self.title_text
             scroll.border_subtitle = "y: yes   n: no"
+            yield Static(Text(self.question), id="text-modal-body")
+
+
+class UnsavedModal(ModalScreen[str | None]):
+    """Unsaved work: s saves it first ("save"), d discards it ("discard"),
+    Escape or n stays (None)."""
+
+    BINDINGS = [
+        Binding("s,enter", "dismiss('save')", "Save first", id="unsaved.save", tooltip="Save the session, then go on"),
+        Binding("d", "dismiss('discard')", "Discard", id="unsaved.discard", tooltip="Go on without saving"),
+        Binding("n,escape", "dismiss(None)", "Stay", id="unsaved.stay", tooltip="Do nothing"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="unsaved-modal") as scroll:
+            scroll.border_title = "Unsaved session"
+            scroll.border_subtitle = "s: save first   d: discard   esc: stay"
             yield Static(Text(self.question), id="text-modal-body")

@@ -5,15 +5,22 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-#: Stages the analysis reports (analyses/symbex.py), in order.
-STAGES = ("compile", "init", "explore", "done")
+#: Stages the analysis reports (analyses/symbex.py), in order; "contract"
+#: is never reported (the compile stage checks it), the screen sets it when
+#: the contract check refused a file that compiled.
+STAGES = ("compile", "contract", "init", "explore", "done")
+#: How a stage reads: symbex reports "done" when the exploration ended, then
+#: the report is built from it.
+LABELS = {"done": "report"}
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 class AnalysisProgress(Widget):
-    """`✓ compile ▸ ✓ init ▸ explore ▸ done` and `paths done 12 · active 3 · 1.4 s`.
+    """`✓ compile ▸ ✓ contract ▸ ✓ init ▸ explore ▸ report` and
+    `paths done 12 · active 3 · 1.4 s`.
 
-    state: idle | running | done | failed | cancelled.
+    state: idle | running | done | failed | cancelled.  A failed or cancelled
+    analysis marks the stage it stopped in with ✗ (and nothing after it).
     """
 
     DEFAULT_CSS = """
@@ -36,10 +43,13 @@ class AnalysisProgress(Widget):
     def render(self) -> Text:
         text = Text()
         reached = STAGES.index(self.stage) if self.stage in STAGES else -1
-        for i, name in enumerate(STAGES):
+        if self.state in ("failed", "cancelled") and reached < 0:
+            reached = 0  # stopped before the first report: in compile
+        for i, stage in enumerate(STAGES):
+            name = LABELS.get(stage, stage)
             if i:
                 text.append(" ▸ ", style="dim")
-            if i < reached or (name == "done" and self.state == "done"):
+            if i < reached or self.state == "done":
                 text.append(f"✓ {name}", style="green")
             elif i == reached and self.state == "running":
                 text.append(f"{_SPINNER[self.tick % len(_SPINNER)]} {name}", style="bold reverse")

@@ -168,7 +168,7 @@ class PacketHeader(Widget):
         legend.append(": branched on, not a key")
         if self.object:
             which = "all devices" if self.device is None else f"device {self.device}"
-            legend.append(f"\n{self.object}: {which} (d: switch)", style="dim")
+            legend.append(f"\n{self.object}: {which} (f: switch)", style="dim")
         if self.keys.other:
             legend.append("\nalso keyed by: " + ", ".join(self.keys.other), style="dim")
         if self.object and not self.keys.keyed:

@@ -28,23 +28,30 @@ def packet_text(label: str, packet: dict) -> Text:
     return text
 
 
-def verdict_text(plan: Plan, *, show_seconds: bool = True) -> Text:
-    """The verdict of a plan as rich text."""
+def plural(n: int, word: str) -> str:
+    """"1 check", "3 checks"."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def verdict_text(plan: Plan, *, show_seconds: bool = True, headline: bool = True) -> Text:
+    """The verdict of a plan as rich text (headline: the strategy, cores and
+    NIC first; the Decide screen shows them in its summary instead)."""
     text = Text()
     if not plan.complete:
         text.append("INCOMPLETE ANALYSIS", style="bold red")
         text.append(": every object is locked (nothing proved)\n")
-    style = "bold green" if plan.strategy == "shared-nothing" else "bold yellow"
-    text.append(plan.strategy, style=style)
-    text.append(f" on {plan.cores} cores, {plan.nic}")
+    if headline:
+        style = "bold green" if plan.strategy == "shared-nothing" else "bold yellow"
+        text.append(plan.strategy, style=style)
+        text.append(f" on {plan.cores} cores, {plan.nic}\n")
     if plan.sync == "tm":
-        text.append(" · locked objects use transactional memory")
+        text.append("locked objects use transactional memory\n")
     words, colour = PROOF_WORDS.get(plan.proof.result, (plan.proof.result, "yellow"))
     sharded = any(o.decision == "shard" for o in plan.objects)
-    text.append("\nz3 proof: ", style="bold")
+    text.append("z3 proof: ", style="bold")
     if sharded:
         text.append(f"{plan.proof.result}", style=f"bold {colour}")
-        text.append(f" ({words}), {plan.proof.checks} checks")
+        text.append(f" ({words}), {plural(plan.proof.checks, 'check')}")
         if show_seconds:
             text.append(f", {plan.proof.seconds:.2f} s")
     else:
@@ -74,5 +81,5 @@ def verdict_text(plan: Plan, *, show_seconds: bool = True) -> Text:
 class PlanVerdict(Static):
     """Shows `verdict_text` of the plan given to `show` (None: none yet)."""
 
-    def show(self, plan: Plan | None) -> None:
-        self.update(verdict_text(plan) if plan else Text("No plan yet.", style="dim"))
+    def show(self, plan: Plan | None, *, headline: bool = True) -> None:
+        self.update(verdict_text(plan, headline=headline) if plan else Text("No plan yet.", style="dim"))

@@ -1,6 +1,7 @@
 """Live throughput of a running program: per worker core a bar, its numbers
-(Mpps, packets, drops, latency p50/p99 from injection to TX) and a sparkline
-of its Mpps over the run, then the total and the drops."""
+(Mpps, packets, the NF's drops, latency p50/p99 from injection to TX) and a
+sparkline of its Mpps over the run, then the total and the drops, the NF's
+(its verdicts: NF_DROP) apart from the NIC's (a full TX ring refused them)."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -32,8 +33,8 @@ class ThroughputRow(Horizontal):
     DEFAULT_CSS = """
     ThroughputRow { height: 1; }
     ThroughputRow > .tp-label { width: 7; }
-    ThroughputRow > .tp-numbers { width: 68; }
-    ThroughputRow > Sparkline { width: 1fr; min-width: 8; }
+    ThroughputRow > .tp-numbers { width: auto; max-width: 70; }
+    ThroughputRow > Sparkline { width: 1fr; min-width: 6; margin-left: 1; }
     """
 
     def __init__(self, label: str, key: str) -> None:
@@ -55,7 +56,9 @@ class ThroughputRow(Horizontal):
         text = Text()
         text.append(bar(mpps, scale, BAR_WIDTH), style=style or "green")
         text.append(f" {mpps:6.2f} Mpps", style="bold")
-        text.append(f"  rx {count(rx):>7}  drop {count(drop):>7}")
+        text.append(f"  rx {count(rx):>7}  NF drop {count(drop):>6}")
+        if stats.get("tx_fail"):
+            text.append(f"  NIC drop {count(stats['tx_fail'])}", style="yellow")
         latency = stats.get("latency_ns")
         if latency:
             text.append(f"  p50 {latency['p50'] / 1e3:.1f} p99 {latency['p99'] / 1e3:.1f} µs", style="magenta")
@@ -105,12 +108,15 @@ class Throughput(Vertical):
         for row in self.query("#total-row").results(ThroughputRow):
             row.show(event, self.scale * max(1, len(lcores)), style="cyan")
         rx, tx, drop = int(event.get("rx", 0)), int(event.get("tx", 0)), int(event.get("drop", 0))
+        nic = sum(int(c.get("tx_fail", 0) or 0) for c in lcores)
         text = Text()
         text.append("final  " if event.get("type") == "final" else f"t {float(event.get('t', 0)):5.1f} s  ",
                     style="bold")
         text.append(f"rx {rx}  tx {tx}  ")
-        text.append(f"drops {drop} ({drop / rx:.1%})" if rx else f"drops {drop}",
-                    style="yellow" if drop else "")
+        # The NF's verdicts (NF_DROP) are not losses; the NIC's are.
+        text.append(f"NF drops {drop}" + (f" ({drop / rx:.1%}, its verdicts)" if rx else ""),
+                    style="cyan" if drop else "")
+        text.append(f"  NIC drops {nic}" + (" (TX ring full)" if nic else ""), style="bold yellow" if nic else "")
         if "conserved" in event:
             text.append("  packets conserved" if event["conserved"] else "  packets NOT conserved",
                         style="green" if event["conserved"] else "bold red")
