@@ -39,7 +39,9 @@ from workbench.widgets.access_view import AccessView
 from workbench.widgets.analysis_progress import AnalysisProgress
 from workbench.widgets.packet_header import DEVICE_STYLES, SEVERAL_STYLE, PacketHeader
 from workbench.widgets.plan_verdict import PlanVerdict
+from workbench.widgets.footer import WorkbenchFooter
 from workbench.widgets.throughput import Throughput
+from textual.widgets._footer import FooterKey
 from tests.test_tui_flow import (choose, column, log_text, plain, press_until, private_home,  # noqa: F401
                                  settle, static_text, tab_to, type_into, until)
 
@@ -52,13 +54,16 @@ def files_listed(screen: GenerateScreen) -> list[str]:
 
 
 def nothing_cut_off(app) -> None:
-    """Every step stays on the step bar and the screen's own keys in the
-    footer (80 columns)."""
-    bar = plain(app.screen.query_one("#step-bar", Static).content)
-    assert all(str(i) in bar for i in range(1, 7)), bar
-    keys = {b.key for _, b, _, _ in app.screen.active_bindings.values() if b.show}
+    """Every step stays on the step bar, and the screen's own keys, the
+    steps, Esc, Tab, help and quit are in the footer, inside its 80 columns."""
+    bar = app.screen.query_one("#step-bar", Static)
+    assert all(str(i) in plain(bar.content) for i in range(1, 7)) and bar.content.cell_length <= SIZE[0] - 2
+    footer = app.screen.query_one(WorkbenchFooter)
+    shown = {k.key: k for k in footer.query(FooterKey)}
     own = {b.key for b in type(app.screen).__dict__.get("BINDINGS", []) if b.show}
-    assert own <= keys
+    for key in own | {"1", "tab", "f1", "q"} | ({"escape"} if app.current_mode != "load" else set()):
+        assert key in shown, (key, sorted(shown))
+        assert shown[key].region.right <= SIZE[0], (key, shown[key].region)
 
 
 async def analyzed(app, pilot, what: str = "the analysis") -> None:
@@ -390,7 +395,7 @@ async def test_bridge_locks_by_keys(tmp_path, monkeypatch):
         assert "Stop the run" in [c.title for c in app.palette_commands()]
         await pilot.press("escape")  # leaves the field (the run goes on)
         assert app.screen.busy == "run" and app.focused.id == "run-log"
-        assert "esc" in {k for k, (_, b, _, _) in app.screen.active_bindings.items() if b.description == "Stop"}
+        assert "escape" in {k for k, (_, b, _, _) in app.screen.active_bindings.items() if b.description == "Stop"}
         nothing_cut_off(app)
         started = time.monotonic()
         await pilot.press("q")
@@ -430,4 +435,5 @@ async def test_lb_mixed_plan_by_keys(tmp_path, monkeypatch):
         await built(app, pilot)
         await ran(app, pilot)
         assert_per_core_numbers(app, 2)
+        await pilot.press("escape")  # out of the seconds field
         nothing_cut_off(app)

@@ -76,9 +76,9 @@ async def tab_to(pilot, widget_id: str) -> None:
 
 
 async def type_into(pilot, widget_id: str, text: str) -> None:
-    """Tab to a text field and type `text` over its value (Tab selects it)."""
+    """Tab to a text field, clear it (End, ctrl+u) and type `text`."""
     await tab_to(pilot, widget_id)
-    await pilot.press(*text)
+    await pilot.press("end", "ctrl+u", *text)
     assert pilot.app.focused.value == text
 
 

@@ -2,6 +2,7 @@
 reopens it where the work stopped (`maestro-tui --session FILE`)."""
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def test_bad_session_files_name_the_problem(tmp_path, content, words):
 
 
 @pytest.mark.asyncio
-async def test_save_and_reopen_a_session(tmp_path, private_home):
+async def test_save_and_reopen_a_session(tmp_path):
     path = tmp_path / "fw.session.json"
     app = Workbench(session=Session(nf="fw", analysis=fixture("fw"), step="decide"), keymap_path=None)
     async with app.run_test(size=SIZE) as pilot:
@@ -95,7 +96,7 @@ async def test_save_and_reopen_a_session(tmp_path, private_home):
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, PathPrompt))
         # By default sessions go to $XDG_DATA_HOME/maestro/sessions/<nf>.session.json.
-        default = private_home / ".local" / "share" / "maestro" / "sessions" / "fw.session.json"
+        default = Path(os.environ["XDG_DATA_HOME"]) / "maestro" / "sessions" / "fw.session.json"
         assert app.screen.query_one(Input).value == str(default)
         app.screen.query_one(Input).value = str(path)
         await pilot.press("enter")
