@@ -78,7 +78,8 @@ def recorded_verdict(digest: str) -> dict:
             "coverage": {"paths": {"0": [0, 1, 2, 3, 4, 5], "1": [6, 7, 8, 9, 10]},
                          "reached": {"0": [0, 1, 2, 3, 4, 5], "1": [6, 7, 8, 9]},
                          "missed_paths": {"10": "device 1, flow_map not found, ipv4.proto=17"}},
-            "traces": [{"traffic": "sessions", "packets": 5000, "identical": 1091, "allowed": allowed,
+            "traces": [{"traffic": "sessions", "equivalent": True, "packets": 5000, "identical": 1091,
+                        "allowed": allowed,
                         "lost": 0, "disallowed": 0, "first_difference": None,
                         "justifications": {k: ALLOWED[k] for k in allowed}}]}
 

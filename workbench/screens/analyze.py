@@ -104,7 +104,7 @@ class AnalyzeScreen(StepScreen):
             yield AnalysisProgress(id="progress")
             yield Static("", id="analyze-error")
             yield Static("", id="analyze-result")
-            log = RichLog(id="analyze-log", max_lines=500, wrap=True, classes="pane")
+            log = RichLog(id="analyze-log", max_lines=500, wrap=True, min_width=20, classes="pane")
             log.border_title = "Log"
             yield log
             yield Button("Inspect state ▸", id="to-inspect", disabled=True, compact=True)

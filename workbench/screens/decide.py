@@ -262,6 +262,12 @@ class DecideScreen(StepScreen):
 
     # --- the engineer's changes ---------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """+ and - go into a text field (the cores typed), not to the cores."""
+        if action == "cores" and isinstance(self.focused, Input):
+            return False
+        return super().check_action(action, parameters)
+
     def action_override(self, decision: str | None) -> None:
         if self.selected is None:
             self.notify("Select an object first.", severity="warning")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, Vertical, VerticalScroll
+from textual import events
+from textual.containers import ScrollableContainer, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from analyses.model import OPS, Analysis
@@ -51,13 +52,19 @@ class InspectScreen(StepScreen):
             table = DataTable(id="objects", cursor_type="row", zebra_stripes=True, classes="pane")
             table.border_title = "State objects"
             yield table
-            # Side by side when wide; one scrolling column when narrow (app.tcss).
-            with Container(id="inspect-detail"):
+            # Side by side when wide; one scrolling column when narrow (app.tcss):
+            # then the column, not the accesses pane, takes the focus and scrolls.
+            with ScrollableContainer(id="inspect-detail"):
                 with VerticalScroll(id="accesses-pane", classes="pane"):
                     yield AccessView(id="accesses")
                 header = PacketHeader(id="packet-header")
                 header.border_title = "Packet fields keying it"
                 yield header
+
+    def on_resize(self, event: events.Resize) -> None:
+        narrow = self.has_class("-narrow")
+        self.query_one("#inspect-detail").can_focus = narrow
+        self.query_one("#accesses-pane").can_focus = not narrow
 
     def show_session(self, session: Session) -> None:
         banner = self.query_one("#inspect-banner", Static)

@@ -154,7 +154,7 @@ class RunScreen(StepScreen):
             throughput = Throughput(id="throughput")
             throughput.border_title = "Throughput per core"
             yield throughput
-            log = RichLog(id="run-log", max_lines=2000, wrap=True, classes="pane")
+            log = RichLog(id="run-log", max_lines=2000, wrap=True, min_width=20, classes="pane")
             log.border_title = "Log"
             yield log
             with VerticalScroll(id="verdict-pane", classes="pane") as pane:
@@ -226,12 +226,14 @@ class RunScreen(StepScreen):
             if doc is self.shown_results.get(stage):
                 continue
             self.shown_results[stage] = doc
+            if doc and doc.get("ok"):
+                self.call_after_refresh(self.query_one("#run-log", RichLog).write, saved_line(stage, doc))
             if stage == "run" and doc:
                 self._show_run_options(doc)
             if stage == "run" and doc and doc.get("final"):
                 self.call_later(self._show_saved_run, doc)
             elif stage == "verify" and doc:
-                self._show_verdict(doc)
+                self.call_after_refresh(self._show_verdict, doc)  # once the pane has its width
 
     def _show_run_options(self, doc: Mapping[str, Any]) -> None:
         """The options of a recorded run back in their fields, so a reopened
@@ -335,28 +337,31 @@ class RunScreen(StepScreen):
             "ok": True, "executable": str(executable), "seconds": round(time.monotonic() - started, 2),
             "log": lines[-LOG_TAIL:]}))
 
-    def _options(self) -> dict[str, Any] | None:
-        """The run options shown, or None (the problem is shown, naming the field)."""
+    def _options(self, *, run: bool = True) -> dict[str, Any] | None:
+        """The options shown, or None (the problem is shown, naming the
+        field).  run=False: what verify uses (traffic, flows, packets), so a
+        run field it does not read cannot stop it."""
         value = lambda name: self.query_one(f"#run-{name}", Input).value  # noqa: E731
         try:
-            eal_text = value("eal")
-            try:
-                eal = shlex.split(eal_text)
-            except ValueError as exc:
-                raise FieldError(f"EAL: {exc} in {eal_text!r}") from None
-            options = {
+            options: dict[str, Any] = {
                 "traffic": str(self.query_one("#run-traffic", Select).value),
                 "flows": parse_field("flows", value("flows"), FLOWS),
                 "packets": parse_field("packets", value("packets"), PACKETS),
-                "seconds": 0.0 if eal and value("seconds").strip() in ("", "0")
-                else parse_field("s (seconds)", value("seconds"), SECONDS),
-                "interval": parse_field("every (seconds)", value("interval"), SECONDS),
-                "eal": eal,
             }
+            if run:
+                eal_text = value("eal")
+                try:
+                    eal = shlex.split(eal_text)
+                except ValueError as exc:
+                    raise FieldError(f"EAL: {exc} in {eal_text!r}") from None
+                options["seconds"] = 0.0 if eal and value("seconds").strip() in ("", "0") \
+                    else parse_field("s (seconds)", value("seconds"), SECONDS)
+                options["interval"] = parse_field("every (seconds)", value("interval"), SECONDS)
+                options["eal"] = eal
         except FieldError as exc:
             self._show_error(str(exc))
             return None
-        if options["seconds"] > 86_400:
+        if options.get("seconds", 0) > 86_400:
             self._show_error("s (seconds): at most a day (86400)")
             return None
         return options
@@ -414,7 +419,7 @@ class RunScreen(StepScreen):
     def action_verify(self) -> None:
         """Check the program on screen, as generated and built (its own
         plan), against the sequential NF on the verify traffic and trace."""
-        options = self._options()
+        options = self._options(run=False)
         if options is None:
             return
         traffics = [str(self.query_one("#verify-traffic", Select).value)]
@@ -525,7 +530,9 @@ class RunScreen(StepScreen):
         if not doc.get("ok", True):
             verdict.update(Text.assemble(("verify failed: ", "bold red"), str(doc.get("error", ""))))
             return
-        verdict.update(verdict_text(doc))
+        # The coverage bars fit the pane beside "device 0 paths " and the counts.
+        width = self.query_one("#verdict-pane").content_region.width
+        verdict.update(verdict_text(doc, max(6, min(20, width - 24)) if width else 20))
 
     # --- buttons and leaving ------------------------------------------------
 
@@ -546,6 +553,16 @@ class RunScreen(StepScreen):
         self.stop_all()
 
 
+def saved_line(stage: str, doc: Mapping[str, Any]) -> str:
+    """The log's line for a run or verification a reopened session recorded."""
+    if stage == "run":
+        return (f"the session's run: {doc.get('seconds', 0):g} s of {doc.get('traffic', '?')} traffic, "
+                f"{float((doc.get('final') or {}).get('mpps', 0)):.2f} Mpps")
+    traces = [f"{t.get('traffic', '')}, {'equivalent' if t.get('equivalent') else 'NOT equivalent'} "
+              f"({t.get('identical', 0)}/{t.get('packets', 0)} identical)" for t in doc.get("traces") or []]
+    return "the session's verification: " + ("; ".join(traces) or str(doc.get("equivalent")))
+
+
 def coverage_bar(reached: int, total: int, width: int = 20) -> Text:
     """█████░░░ 12/14: paths a verification reached on one device."""
     filled = round(width * reached / total) if total else width
@@ -553,7 +570,7 @@ def coverage_bar(reached: int, total: int, width: int = 20) -> Text:
     return Text.assemble((("█" * filled), style), ("░" * (width - filled), "dim"), f" {reached}/{total}")
 
 
-def verdict_text(doc: Mapping[str, Any]) -> Text:
+def verdict_text(doc: Mapping[str, Any], bar_width: int = 20) -> Text:
     """A saved verification (RunScreen.verify_worker's document): the
     headline, each trace's verdict, coverage bars per device, and the paths
     never reached."""
@@ -594,7 +611,7 @@ def verdict_text(doc: Mapping[str, Any]) -> Text:
     paths, reached = coverage.get("paths") or {}, coverage.get("reached") or {}
     for device in sorted(paths, key=int):
         text.append(f"device {device} paths ")
-        text.append_text(coverage_bar(len(reached.get(device, [])), len(paths[device])))
+        text.append_text(coverage_bar(len(reached.get(device, [])), len(paths[device]), bar_width))
         text.append("\n")
     missed = list((coverage.get("missed_paths") or {}).items())
     if missed:

@@ -19,11 +19,11 @@ HISTORY = 120
 
 
 def count(n: int | float) -> str:
-    """A packet count, short: 1234567 -> 1.23M."""
+    """A packet count, short: 1234567 -> 1.23M, 600000 -> 600k."""
     n = float(n)
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= scale:
-            return f"{n / scale:.2f}{unit}"
+            return f"{n / scale:.3g}{unit}"
     return f"{n:.0f}"
 
 
@@ -56,7 +56,7 @@ class ThroughputRow(Horizontal):
         text = Text()
         text.append(bar(mpps, scale, BAR_WIDTH), style=style or "green")
         text.append(f" {mpps:6.2f} Mpps", style="bold")
-        text.append(f"  rx {count(rx):>7}  NF drop {count(drop):>6}")
+        text.append(f"  rx {count(rx):>5}  NF drop {count(drop):>5}")
         if stats.get("tx_fail"):
             text.append(f"  NIC drop {count(stats['tx_fail'])}", style="yellow")
         latency = stats.get("latency_ns")
