@@ -386,7 +386,7 @@ class RunScreen(StepScreen):
         where = ("EAL " + " ".join(options["eal"])) if options["eal"] else \
             f"simulated NIC, {options['packets']} {options['traffic']} packets over {options['flows']} flows"
         self.query_one("#run-log", RichLog).write(
-            f"run {program.program.name}: {program.cores} core(s), {where}, "
+            f"run {program.program.name}: {program.cores} core{'s' if program.cores != 1 else ''}, {where}, "
             f"{options['seconds']:g} s, stats every {options['interval']:g} s")
         self.worker = self.program_worker(run_id, self.basis, program, options, self.cancel)
 
@@ -469,7 +469,8 @@ class RunScreen(StepScreen):
         throughput = self.query_one(Throughput)
         if event.get("type") == "config":
             self.query_one("#run-log", RichLog).write(
-                f"started: {event.get('workers')} worker(s), strategy {event.get('strategy')}, "
+                f"started: {event.get('workers')} worker{'s' if event.get('workers') != 1 else ''}, "
+                f"strategy {event.get('strategy')}, "
                 + ("simulated NIC" if event.get("simulated") else "real NIC"))
         elif event.get("type") in ("stats", "final"):
             throughput.show(event)
@@ -487,7 +488,7 @@ class RunScreen(StepScreen):
         elapsed = time.monotonic() - self.started
         log = self.query_one("#run-log", RichLog)
         if message.stage == "build":
-            log.write(f"built {doc['executable']} in {doc['seconds']:.1f} s")
+            log.write(f"built {display_path(Path(doc['executable']))} in {doc['seconds']:.1f} s")
             self._end(Text(f"built in {doc['seconds']:.1f} s: r runs it", style="green"))
         elif message.stage == "run":
             final = doc.get("final") or {}
