@@ -218,20 +218,32 @@ class LiveBindings:
         return seq is par and (seq.worker, seq.par) == (binding.worker, binding.par)
 
 
-def value_bindings(reference: list[PacketResult], parallel: list[ParallelResult],
-                   analysis: Analysis) -> list[Binding]:
+def value_bindings(reference: list[PacketResult], parallel: list[ParallelResult], analysis: Analysis,
+                   trace: Sequence[TracePacket], sent: Sequence[TracePacket]) -> list[Binding]:
     """The state-chosen values both runs wrote into the same packet, in trace
-    order (`parallel` in trace order too, see in_trace_order)."""
+    order (`parallel` in trace order too, see in_trace_order; `trace` and
+    `sent` what each run received)."""
     fields = sorted(state_chosen_fields(analysis) - CHECKSUM_FIELDS)
     found = []
     for index, (ref, par) in enumerate(zip(reference, parallel)):
         if ref.data and par.output is not None and ref.output == par.output:
-            for name in fields:
-                a, b = _span(ref.data, name), _span(par.data, name)
-                if a and b:
-                    found.append(Binding(index, bytes(ref.data[a[0]:a[1]]), par.worker,
-                                         bytes(par.data[b[0]:b[1]])))
+            found += [b for name in fields
+                      if (b := written_value(index, name, ref, par, trace[index], sent[index]))]
     return found
+
+
+def written_value(index: int, name: str, ref: PacketResult, par: ParallelResult,
+                  seq_in: TracePacket, par_in: TracePacket) -> Binding | None:
+    """The values of field `name` in both runs' output of a packet, when
+    either run rewrote it (a field the NF left as it came, such as a
+    reply's source port, names no state-chosen value)."""
+    a, b = _span(ref.data or b"", name), _span(par.data, name)
+    if not (a and b):
+        return None
+    seq, par_value = bytes(ref.data[a[0]:a[1]]), bytes(par.data[b[0]:b[1]])
+    if seq == seq_in.data[a[0]:a[1]] and par_value == par_in.data[b[0]:b[1]]:
+        return None
+    return Binding(index, seq, par.worker, par_value)
 
 
 def readdress(trace: list[TracePacket], fields: dict[int, set[str]], bindings: Sequence[Binding],
@@ -380,13 +392,13 @@ def compare(reference: list[PacketResult], parallel: list[ParallelResult], analy
             continue
         if ref.output == par.output and ref.data == par.data:
             identical += 1
-            _bind(live, index, ref, par)
+            _bind(live, index, ref, par, trace[index], sent[index])
             continue
         differing = _differing_fields(ref.data or b"", par.data)
         kind = None
         if ref.output == par.output and differing - CHECKSUM_FIELDS:
             changed = differing - CHECKSUM_FIELDS
-            if changed <= chosen and _bind(live, index, ref, par):
+            if changed <= chosen and _bind(live, index, ref, par, trace[index], sent[index]):
                 kind = "state-chosen values"
             elif changed <= readdressed.get(index, set()):
                 kind = "re-addressed replies"
@@ -407,7 +419,8 @@ def compare(reference: list[PacketResult], parallel: list[ParallelResult], analy
                    {k: v for k, v in ALLOWED.items() if allowed[k]})
 
 
-def _bind(live: dict[str, LiveBindings], index: int, ref: PacketResult, par: ParallelResult) -> bool:
+def _bind(live: dict[str, LiveBindings], index: int, ref: PacketResult, par: ParallelResult,
+          seq_in: TracePacket, par_in: TracePacket) -> bool:
     """Record the state-chosen values of a packet both runs output alike;
     whether they agree with the values in force: a sequential value always
     stands for the same parallel value on one core (cores allocate from
@@ -416,9 +429,7 @@ def _bind(live: dict[str, LiveBindings], index: int, ref: PacketResult, par: Par
     fresh = _allocates(ref.calls) and _allocates(par.calls)
     agree = True
     for name, bindings in live.items():
-        a, b = _span(ref.data or b"", name), _span(par.data, name)
-        if a and b:
-            binding = Binding(index, bytes(ref.data[a[0]:a[1]]), par.worker, bytes(par.data[b[0]:b[1]]))
+        if binding := written_value(index, name, ref, par, seq_in, par_in):
             agree = agree and (fresh or bindings.agrees(binding))
             bindings.bind(binding)
     return agree
@@ -478,7 +489,7 @@ def verify_program(program, analysis: Analysis, trace: list[TracePacket], *, def
         if not replies:
             break
         ordered = in_trace_order(parallel, sent)
-        again, changed = readdress(trace, replies, value_bindings(reference, ordered, analysis),
+        again, changed = readdress(trace, replies, value_bindings(reference, ordered, analysis, trace, sent),
                                    {r.index: r.worker for r in ordered if r.output is not None})
         if again == sent or attempt == 2:  # `sent` and `readdressed` stay those of the last run
             break

@@ -1,4 +1,6 @@
 """Generated DPDK programs: build, simulated NIC, stats, verification, errors."""
+import shutil
+import subprocess
 from pathlib import Path
 from functools import lru_cache
 
@@ -175,10 +177,30 @@ def test_sanitized_program_survives_malformed_traffic(nf, tmp_path):
     assert "runtime error" not in result.stderr and "AddressSanitizer" not in result.stderr
 
 
-def test_cancelled_build_stops_make(tmp_path):
+@pytest.mark.skipif(not shutil.which("ccache"), reason="ccache is not installed")
+def test_programs_share_the_runtime_objects_through_ccache(tmp_path, monkeypatch):
+    """Two plans' programs compile the same runtime files: the second build
+    takes them from ccache (a cache of its own here, so the hits are ours)."""
+    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
+    fw = analysis("fw")
+    made = []
+    for cores in (2, 3):
+        program = generate("fw", plan(fw, cores=cores, nic="82599").to_json(), fw, tmp_path / f"fw{cores}")
+        lines: list[str] = []
+        build(program, log=lines.append)
+        made.append(lines)
+    assert any(line.startswith("ccache gcc") for line in made[1])
+    stats = dict(line.split("\t") for line in subprocess.run(
+        ["ccache", "--print-stats"], capture_output=True, text=True, check=True).stdout.splitlines())
+    runtime = sum(1 for line in made[1] if "-c runtime/" in line)
+    assert runtime >= 10 and int(stats["direct_cache_hit"]) >= runtime
+
+
+def test_cancelled_build_stops_make(tmp_path, monkeypatch):
     import subprocess
     import threading
 
+    monkeypatch.setenv("MAESTRO_CCACHE", "0")  # a cached build could end before the cancel
     doc = plan(analysis("fw"), cores=2, nic="82599").to_json()
     program = generate("fw", doc, analysis("fw"), tmp_path / "fw")
     cancel = threading.Event()
