@@ -127,12 +127,12 @@ class Pipeline:
         return (analysis, exploration) if explore_paths else analysis
 
     def plan(self, analysis: Analysis, *, cores: int, nic: str = DEFAULT_NIC, strategy: str = "auto",
-             overrides: Mapping[str, str] | None = None) -> Plan:
+             overrides: Mapping[str, str] | None = None, capacity: str = "keep") -> Plan:
         """The plan of `analysis` (analyses.planner.plan)."""
         from analyses.planner import plan
 
         with self.stage("plan"):
-            return plan(analysis, cores, nic, strategy, dict(overrides or {}))
+            return plan(analysis, cores, nic, strategy, dict(overrides or {}), capacity=capacity)
 
     def generate(self, nf, plan: Plan | Mapping[str, Any], analysis: Analysis, out_dir: Path, *,
                  strategy: str | None = None, lock: str = "maestro",

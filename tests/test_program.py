@@ -222,3 +222,34 @@ def test_run_refuses_a_binary_built_from_other_files(tmp_path):
         run(again, packets=traffic("uniform", 10, 100, seed=1), once=True)
     build(again)
     assert run(again, packets=traffic("uniform", 10, 100, seed=1), once=True).final["rx"] == 100
+
+
+def test_divided_capacities_shrink_each_cores_tables(tmp_path):
+    """--capacity divide: each core's instance of fw's sharded tables gets
+    half the entries (its state memory about halves), and the program still
+    behaves as the sequential NF."""
+    fw = analysis("fw")
+    programs = {}
+    for policy in ("keep", "divide"):
+        doc = plan(fw, cores=2, nic="82599", capacity=policy).to_json()
+        assert {o["per_core_capacity"] for o in doc["objects"]} == {65536 if policy == "keep" else 32768}
+        programs[policy] = generate("fw", doc, fw, tmp_path / policy)
+        build(programs[policy])
+    packets = traffic("sessions", 100, 2000, seed=5)
+    state = {policy: run(p, packets=packets, once=True).final["state"]["per_core"]
+             for policy, p in programs.items()}
+    assert all(0.4 < d / k < 0.6 for d, k in zip(state["divide"], state["keep"])), state
+    verdict, _ = verify_program(programs["divide"], fw, packets)
+    assert verdict.equivalent, verdict.to_json()
+
+
+def test_a_plan_cannot_divide_a_sketch(tmp_path):
+    """A count-min sketch's width is part of what it estimates: a plan
+    (edited by hand) that divides cl's sharded sketch is refused."""
+    cl = analysis("cl")
+    doc = plan(cl, cores=2, nic="82599", capacity="divide").to_json()
+    sketch = next(o for o in doc["objects"] if o["kind"] == "sketch")
+    assert sketch["decision"] == "shard" and sketch["per_core_capacity"] == sketch["capacity"]
+    sketch["per_core_capacity"] = sketch["capacity"] // 2
+    with pytest.raises(GenerateError, match="keeps its capacity"):
+        generate("cl", doc, cl, tmp_path / "cl")
