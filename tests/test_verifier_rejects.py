@@ -10,6 +10,7 @@ import pytest
 from analyses.model import Analysis
 from analyses.planner import plan
 from codegen.checksums import region_sums
+from codegen import generator
 from codegen.generator import generate
 from codegen.program import build
 from codegen.reference import NF_DROP
@@ -206,6 +207,21 @@ def test_a_malformed_ihl_has_no_l4_fields_to_readdress():
     assert out[1].data == bytes(bad)
 
 
+def _expiring_flows_and_replies():
+    """16 LAN flows, then (after they expire) 16 new ones, and replies from
+    each new remote to each of the first 32 external ports."""
+    remotes = [f"198.51.{i}.{7 * i + 1}" for i in range(32)]
+    requests = [pkt(LAN, i * MS, src=f"10.0.0.{i + 1}", dst=remote, sport=5000 + i, dport=80, proto=UDP)
+                for i, remote in enumerate(remotes[:16])]
+    later = 11_000 * MS  # past NAT_EXPIRATION_TIME
+    requests += [pkt(LAN, later + i * MS, src=f"10.0.1.{i + 1}", dst=remote, sport=6000 + i, dport=80,
+                     proto=UDP) for i, remote in enumerate(remotes[16:])]
+    replies = [pkt(WAN, later + 20 * MS + n * 100_000, src=remote, dst="203.0.113.1", sport=80,
+                   dport=port, proto=UDP)
+               for n, (remote, port) in enumerate((r, p) for r in remotes[16:] for p in range(1024, 1056))]
+    return requests, replies
+
+
 def test_flows_that_expire_and_come_back_on_other_cores_are_equivalent(nat_program):
     """After NAT's flows expire, new flows get the freed external ports in
     another order per core than the sequential NF's: a sequential port then
@@ -216,15 +232,7 @@ def test_flows_that_expire_and_come_back_on_other_cores_are_equivalent(nat_progr
     verifier once re-addressed them with a value map that ignored time and
     cores, and said DIFFERENT on a correct program)."""
     analysis, program = nat_program
-    remotes = [f"198.51.{i}.{7 * i + 1}" for i in range(32)]
-    requests = [pkt(LAN, i * MS, src=f"10.0.0.{i + 1}", dst=remote, sport=5000 + i, dport=80, proto=UDP)
-                for i, remote in enumerate(remotes[:16])]
-    later = 11_000 * MS  # past NAT_EXPIRATION_TIME
-    requests += [pkt(LAN, later + i * MS, src=f"10.0.1.{i + 1}", dst=remote, sport=6000 + i, dport=80,
-                     proto=UDP) for i, remote in enumerate(remotes[16:])]
-    replies = [pkt(WAN, later + 20 * MS + n * 100_000, src=remote, dst="203.0.113.1", sport=80,
-                   dport=port, proto=UDP)
-               for n, (remote, port) in enumerate((r, p) for r in remotes[16:] for p in range(1024, 1056))]
+    requests, replies = _expiring_flows_and_replies()
     verdict, _ = verify_program(program, analysis, requests + replies)
     assert verdict.equivalent, verdict.to_json()
     assert verdict.allowed["re-addressed replies"] and verdict.allowed["state-chosen values"], verdict.to_json()
@@ -249,3 +257,22 @@ def test_a_reply_names_no_flow_on_a_core_its_flow_does_not_live_on():
     assert ports[1] == b"\x04\x01"  # 0x0400 is core 0's port of another flow: the next unused one
     assert ports[2] == b"\x04\x05"  # the flow's own port on its core
     assert ports[3] == b"\x04\x01" and changed[3] == {"l4.dport"}  # 0x0405 was given again
+
+
+def test_a_nat_whose_wan_key_sends_replies_to_another_core_is_caught(tmp_path, monkeypatch):
+    """NAT sharded with a WAN key that hashes the remote endpoint otherwise
+    than the LAN key: replies reach a core their flow does not live on.
+    generate refuses the plan (z3); made anyway, the verifier re-addresses
+    each reply for its own core, where no flow answers it, and says
+    DIFFERENT (the sequential NF translates it)."""
+    analysis = Analysis.load(FIXTURES / "nat.json")
+    doc = plan(analysis, 2, "e810").to_json()
+    doc["rss"]["1"]["key"] = "".join(reversed(doc["rss"]["1"]["key"]))
+    monkeypatch.setattr(generator, "check_plan_matches", lambda *args: None)
+    program = generate("nat", doc, analysis, tmp_path / "nat-wrong")
+    monkeypatch.undo()
+    build(program)
+    requests, replies = _expiring_flows_and_replies()
+    verdict, _ = verify_program(program, analysis, requests + replies)
+    assert not verdict.equivalent and verdict.first_difference["device"] == WAN, verdict.to_json()
+    assert "sequential output 0, parallel drop" in verdict.first_difference["what"]
