@@ -74,6 +74,13 @@ class Pipeline:
     cancel: Cancel | None = None
     timings: list[tuple[str, float]] = field(default_factory=list)
 
+    @classmethod
+    def logging(cls, log: Callable[[str], None] | None, cancel: Cancel | None = None) -> "Pipeline":
+        """A pipeline whose progress is the build's lines (make and the
+        compiler) handed to `log`, one string each; None: no progress."""
+        return cls(progress=None if log is None else
+                   (lambda event: log(event.detail) if event.kind == "log" else None), cancel=cancel)
+
     # --- running a stage --------------------------------------------------------
 
     def cancelled(self) -> bool:

@@ -39,14 +39,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from analyses.errors import MaestroError
 from analyses.fields import FRAME_FIELDS, L4_FIELDS, byte_field, is_packet_field
 from analyses.coverage import Coverage, Observation, coverage
 from analyses.model import Analysis
 from analyses.plan_values import DEFAULT_NIC
-from codegen.pipeline import Pipeline, StageEvent
+from codegen.pipeline import Pipeline
 from codegen.calltrace import read_calls, split_calls
 from codegen.checksums import CHECKSUM_FIELDS, checksum_mismatches
 from codegen.program import program_digest
@@ -592,7 +592,7 @@ def prepare(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "mae
     from codegen.safe_text import check_nf_name
 
     check_nf_name(resolve_nf(nf).name)  # refused before a long analysis
-    pipeline = Pipeline(progress=_build_lines(log), cancel=cancel)
+    pipeline = Pipeline.logging(log, cancel)
     exploration = None
     if explore_paths:
         analysis, exploration = pipeline.analyze(nf, defines=defines, explore_paths=True)
@@ -608,13 +608,6 @@ def prepare(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "mae
     return Prepared(program, plan, analysis, exploration)
 
 
-def _build_lines(log) -> Callable[[StageEvent], None] | None:
-    """A pipeline progress callback that hands make's lines to `log`."""
-    if log is None:
-        return None
-    return lambda event: log(event.detail) if event.kind == "log" else None
-
-
 def prepare_built(directory: Path, *, log=None, cancel=None) -> Prepared:
     """The program generated in `directory` as it is (its own plan, NF copy
     and -D values; built first when its executable is missing or was not
@@ -623,7 +616,7 @@ def prepare_built(directory: Path, *, log=None, cancel=None) -> Prepared:
     from codegen.generator import GeneratedProgram
     from codegen.program import RunError, check_built
 
-    pipeline = Pipeline(progress=_build_lines(log), cancel=cancel)
+    pipeline = Pipeline.logging(log, cancel)
     program = GeneratedProgram.load(directory)
     try:
         plan = json.loads((program.directory / "plan.json").read_text())
