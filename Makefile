@@ -6,7 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev
+DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev ccache
 #: Only the program benchmark needs these (dpdk-testpmd, its ceiling).
 BENCH_PACKAGES := dpdk-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -38,7 +38,7 @@ run: setup
 	$(BIN)/maestro-tui
 
 test: setup
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 # Long fuzzing round (make test runs a short one): C packet parsers on random
 # frames under ASan + UBSan for FUZZ_SECONDS, many more hypothesis examples.

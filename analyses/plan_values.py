@@ -16,7 +16,8 @@ JSON schema of `Plan` (top-level keys kept stable):
                  sentence), group (the object whose entries it follows),
                  shard_on {device: [fields]}, source: auto|strategy|override|
                  incomplete (the analysis is) | holder (a shared variable holds
-                 its handle)}]
+                 its handle), capacity (the NF's entries), per_core_capacity
+                 (each core's instance: the same, or divided)}]
     rss          {device: {key (hex), key_bytes, hash_fields {hash type:
                  [fields]}, depends_on [fields the RETA index depends on,
                  "ipv4.src/16" for a prefix]}}
@@ -42,6 +43,9 @@ JSON schema of `Plan` (top-level keys kept stable):
     analysis_digest  Analysis.digest() of the report the plan was made
                  from ("" in plans saved before it was recorded)
     overrides    {object: shard|replicate|lock} the plan was asked for
+    capacity     keep | divide: each core's instance of a sharded object has
+                 the NF's capacity, or that divided by the cores where the
+                 object allows it (analyses/plan_capacity.py)
 """
 from __future__ import annotations
 
@@ -61,6 +65,9 @@ PROGRAM_STRATEGIES = ("seq", "sn", "locks", "tm")
 #: Lock granularities of the locks strategy (one lock per object group,
 #: per object, or one for everything).
 LOCK_KINDS = ("maestro", "object", "global")
+#: Capacities of each core's instance of a sharded object: the NF's, or
+#: the NF's divided by the cores (analyses/plan_capacity.py).
+CAPACITY_POLICIES = ("keep", "divide")
 #: The NIC profile plans are made for unless one is named.
 DEFAULT_NIC = "e810"
 
@@ -76,6 +83,9 @@ class ObjectPlan:
     group: str
     shard_on: dict[int, list[str]] = field(default_factory=dict)
     source: str = "auto"
+    #: entries of the NF's instance, and of each core's (plan_capacity.py)
+    capacity: int = 0
+    per_core_capacity: int = 0
 
 
 @dataclass(frozen=True)
@@ -175,6 +185,8 @@ class Plan:
     analysis_digest: str = ""
     #: the overrides the plan was asked for (object -> shard|replicate|lock)
     overrides: dict[str, str] = field(default_factory=dict)
+    #: the capacity policy of sharded objects (CAPACITY_POLICIES)
+    capacity: str = "keep"
 
     def object(self, name: str) -> ObjectPlan:
         """The decision for object `name` (KeyError if none)."""
@@ -220,6 +232,7 @@ class Plan:
             "shared_variables": list(self.shared_variables),
             "analysis_digest": self.analysis_digest,
             "overrides": dict(self.overrides),
+            "capacity": self.capacity,
         }
 
     def dumps(self) -> str:
@@ -247,6 +260,7 @@ class Plan:
             shared_variables=list(doc.get("shared_variables", [])),
             analysis_digest=str(doc.get("analysis_digest", "")),
             overrides={str(k): str(v) for k, v in (doc.get("overrides") or {}).items()},
+            capacity=str(doc.get("capacity", "keep")),
         )
 
     @classmethod

@@ -46,7 +46,9 @@ from analyses.model import Analysis
 from analyses.nic import HASHED_FIELDS, NicProfile, nic_profile
 from analyses.plan_explain import Decision, key_notes, object_plans, with_explanation
 from analyses.plan_groups import READS, VERBS, Group, build_groups, hashed_parts, plan_requirements
+from analyses.plan_capacity import per_core_capacities
 from analyses.plan_values import (
+    CAPACITY_POLICIES,
     DECISIONS,
     DEFAULT_NIC,
     LOCK_KINDS,
@@ -68,13 +70,18 @@ __all__ = ["DECISIONS", "DEFAULT_NIC", "LOCK_KINDS", "PROGRAM_STRATEGIES", "STRA
 
 
 def plan(analysis: Analysis, cores: int, nic: str | NicProfile = DEFAULT_NIC, strategy: str = "auto",
-         overrides: Mapping[str, str] | None = None, *, seed: int = 0, samples: int = 24) -> Plan:
+         overrides: Mapping[str, str] | None = None, *, seed: int = 0, samples: int = 24,
+         capacity: str = "keep") -> Plan:
     """The parallelization plan of `analysis` on `cores` cores (see the
-    module doc).  overrides: object name -> shard | replicate | lock.
+    module doc).  overrides: object name -> shard | replicate | lock;
+    capacity: keep | divide, the capacity of each core's instance of a
+    sharded object (analyses/plan_capacity.py).
     Raises MaestroError when a strategy or an override cannot be honoured."""
     profile = nic_profile(nic)
     if strategy not in STRATEGIES:
         raise MaestroError(f"unknown strategy {strategy!r} (one of {', '.join(STRATEGIES)})")
+    if capacity not in CAPACITY_POLICIES:
+        raise MaestroError(f"unknown capacity policy {capacity!r} (one of {', '.join(CAPACITY_POLICIES)})")
     if not 1 <= cores <= profile.reta_size:
         raise MaestroError(f"cores must be in 1..{profile.reta_size} ({profile.title} RETA size), got {cores}")
     devices = max(analysis.devices, 1)
@@ -126,6 +133,7 @@ def plan(analysis: Analysis, cores: int, nic: str | NicProfile = DEFAULT_NIC, st
     depends = {d: rss.depends_on(keys[d], profile.reta_bits) for d in range(devices)}
 
     objects = object_plans(analysis, groups, by_object, decisions, written, synthesis.live)
+    objects, capacity_notes = per_core_capacities(analysis, objects, cores, capacity)
     sharded_written = [o for o in objects if o.decision == "shard" and o.name in written]
     locked_written = [o for o in objects if o.decision == "lock" and o.name in written]
     if not complete:
@@ -158,11 +166,13 @@ def plan(analysis: Analysis, cores: int, nic: str | NicProfile = DEFAULT_NIC, st
         quality=quality,
         synthesis=SynthesisStats(round(synthesis.seconds, 4), synthesis.equations, synthesis.rank,
                                  synthesis.dimension, synthesis.samples, synthesis.index_bits),
-        conflicts=conflict_values, explanation="", notes=key_notes(accepted, keys, profile.reta_bits),
+        conflicts=conflict_values, explanation="",
+        notes=key_notes(accepted, keys, profile.reta_bits) + capacity_notes,
         complete=complete, incomplete=[] if complete else _incomplete_causes(analysis),
         shared_variables=_shared_variables(analysis, objects, complete),
         analysis_digest=analysis.digest(),
         overrides=dict(overrides or {}),
+        capacity=capacity,
     )
     return with_explanation(plan_value, profile)
 

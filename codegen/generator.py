@@ -26,6 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from analyses import rss
 from analyses.errors import MaestroError
 from analyses.fields import FRAME_FIELDS, L4_FIELDS
+from analyses.plan_capacity import DIVISIBLE_KINDS
 from analyses.model import Analysis
 from analyses.nf_source import NFSource, local_headers, resolve_nf
 from analyses.nic import nic_profile
@@ -397,8 +398,23 @@ def _objects(plan: Mapping[str, Any], analysis: Analysis, strategy: str) -> list
             raise GenerateError(f"shared-nothing cannot keep {obj.name} shared: the plan locks it "
                                 f"({entry.get('reason', 'no reason given')})")
         objects.append({"name": obj.name, "kind": obj.kind, "decision_enum": _DECISIONS[decision],
-                        "reason": entry.get("reason", "")})
+                        "reason": entry.get("reason", ""), "per_core": _per_core(entry, obj, decision)})
     return objects
+
+
+def _per_core(entry: Mapping[str, Any], obj, decision: str) -> int:
+    """The capacity of each core's instance of a sharded object when the
+    plan divides it (analyses/plan_capacity.py); 0: the NF's own."""
+    per_core = entry.get("per_core_capacity", 0)
+    if decision != "shard" or not per_core or per_core == obj.capacity:
+        return 0
+    if obj.kind not in DIVISIBLE_KINDS:
+        raise GenerateError(f"object {obj.name}: a {obj.kind} keeps its capacity on each core "
+                            f"(only {', '.join(DIVISIBLE_KINDS)} can be divided)")
+    if not isinstance(per_core, int) or not 0 < per_core < obj.capacity:
+        raise GenerateError(f"object {obj.name}: per_core_capacity {per_core!r} is not between 1 and "
+                            f"its capacity {obj.capacity}")
+    return per_core
 
 
 def _rss(plan: Mapping[str, Any], devices: int) -> tuple[list[list[int]], int, list[int]]:

@@ -74,6 +74,13 @@ class Pipeline:
     cancel: Cancel | None = None
     timings: list[tuple[str, float]] = field(default_factory=list)
 
+    @classmethod
+    def logging(cls, log: Callable[[str], None] | None, cancel: Cancel | None = None) -> "Pipeline":
+        """A pipeline whose progress is the build's lines (make and the
+        compiler) handed to `log`, one string each; None: no progress."""
+        return cls(progress=None if log is None else
+                   (lambda event: log(event.detail) if event.kind == "log" else None), cancel=cancel)
+
     # --- running a stage --------------------------------------------------------
 
     def cancelled(self) -> bool:
@@ -127,12 +134,12 @@ class Pipeline:
         return (analysis, exploration) if explore_paths else analysis
 
     def plan(self, analysis: Analysis, *, cores: int, nic: str = DEFAULT_NIC, strategy: str = "auto",
-             overrides: Mapping[str, str] | None = None) -> Plan:
+             overrides: Mapping[str, str] | None = None, capacity: str = "keep") -> Plan:
         """The plan of `analysis` (analyses.planner.plan)."""
         from analyses.planner import plan
 
         with self.stage("plan"):
-            return plan(analysis, cores, nic, strategy, dict(overrides or {}))
+            return plan(analysis, cores, nic, strategy, dict(overrides or {}), capacity=capacity)
 
     def generate(self, nf, plan: Plan | Mapping[str, Any], analysis: Analysis, out_dir: Path, *,
                  strategy: str | None = None, lock: str = "maestro",

@@ -10,9 +10,12 @@ reported with the first differing packet:
   map value as the source, e.g. NAT's external port).  Each core allocates
   from its own index space, so values differ; they are allowed when the
   output device is the same and the values correspond one-to-one between
-  the two runs (per core);
+  the two runs (per core) until both runs allocate anew for a packet (a
+  flow expired and its index was given again);
 - re-addressed replies: packets sent to the parallel program addressed to
-  the value it chose (a NAT reply to its own external port).
+  the value it chose (a NAT reply to its own external port), in force at
+  the packet's time on the packet's core; a packet that names a flow of
+  another core, or none, names a value its core never chose (readdress).
 
 Checksums are never excused: each is recomputed (codegen/checksums.py) and
 must cover the parallel packet as the sequential NF's covered its own.  A
@@ -36,14 +39,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from analyses.errors import MaestroError
 from analyses.fields import FRAME_FIELDS, L4_FIELDS, byte_field, is_packet_field
 from analyses.coverage import Coverage, Observation, coverage
 from analyses.model import Analysis
 from analyses.plan_values import DEFAULT_NIC
-from codegen.pipeline import Pipeline, StageEvent
+from codegen.pipeline import Pipeline
 from codegen.calltrace import read_calls, split_calls
 from codegen.checksums import CHECKSUM_FIELDS, checksum_mismatches
 from codegen.program import program_digest
@@ -176,19 +179,106 @@ def reply_fields(analysis: Analysis) -> dict[int, set[str]]:
     return found
 
 
-def readdress(trace: list[TracePacket], fields: dict[int, set[str]],
-              values: dict[bytes, bytes]) -> tuple[list[TracePacket], dict[int, set[str]]]:
-    """The trace with `fields` of each packet that hold a sequential
-    state-chosen value replaced by the parallel run's value (L4 checksum
-    updated), and the fields changed per packet index."""
-    out, changed = [], {}
+@dataclass(frozen=True)
+class Binding:
+    """A state-chosen value both runs wrote into the same packet: the
+    sequential value, and the parallel one with the core that chose it."""
+
+    index: int  # the packet's trace index
+    seq: bytes
+    worker: int
+    par: bytes
+
+
+class LiveBindings:
+    """Which sequential value stands for which (core, parallel value) as the
+    trace goes on: a one-to-one map per core, where a new binding of either
+    side ends the old one (a flow expired and its index was given again)."""
+
+    def __init__(self) -> None:
+        self.by_seq: dict[bytes, Binding] = {}
+        self.by_par: dict[tuple[int, bytes], Binding] = {}
+
+    def bind(self, binding: Binding) -> None:
+        for old in (self.by_seq.get(binding.seq), self.by_par.get((binding.worker, binding.par))):
+            if old is not None:
+                if self.by_seq.get(old.seq) is old:
+                    del self.by_seq[old.seq]
+                if self.by_par.get((old.worker, old.par)) is old:
+                    del self.by_par[(old.worker, old.par)]
+        self.by_seq[binding.seq] = binding
+        self.by_par[(binding.worker, binding.par)] = binding
+
+    def agrees(self, binding: Binding) -> bool:
+        """Whether `binding` is the one in force on both sides (or neither
+        side is bound yet)."""
+        seq, par = self.by_seq.get(binding.seq), self.by_par.get((binding.worker, binding.par))
+        if seq is None and par is None:
+            return True
+        return seq is par and (seq.worker, seq.par) == (binding.worker, binding.par)
+
+
+def value_bindings(reference: list[PacketResult], parallel: list[ParallelResult], analysis: Analysis,
+                   trace: Sequence[TracePacket], sent: Sequence[TracePacket]) -> list[Binding]:
+    """The state-chosen values both runs wrote into the same packet, in trace
+    order (`parallel` in trace order too, see in_trace_order; `trace` and
+    `sent` what each run received)."""
+    fields = sorted(state_chosen_fields(analysis) - CHECKSUM_FIELDS)
+    found = []
+    for index, (ref, par) in enumerate(zip(reference, parallel)):
+        if ref.data and par.output is not None and ref.output == par.output:
+            found += [b for name in fields
+                      if (b := written_value(index, name, ref, par, trace[index], sent[index]))]
+    return found
+
+
+def written_value(index: int, name: str, ref: PacketResult, par: ParallelResult,
+                  seq_in: TracePacket, par_in: TracePacket) -> Binding | None:
+    """The values of field `name` in both runs' output of a packet, when
+    either run rewrote it (a field the NF left as it came, such as a
+    reply's source port, names no state-chosen value)."""
+    a, b = _span(ref.data or b"", name), _span(par.data, name)
+    if not (a and b):
+        return None
+    seq, par_value = bytes(ref.data[a[0]:a[1]]), bytes(par.data[b[0]:b[1]])
+    if seq == seq_in.data[a[0]:a[1]] and par_value == par_in.data[b[0]:b[1]]:
+        return None
+    return Binding(index, seq, par.worker, par_value)
+
+
+def readdress(trace: list[TracePacket], fields: dict[int, set[str]], bindings: Sequence[Binding],
+              workers: Mapping[int, int]) -> tuple[list[TracePacket], dict[int, set[str]]]:
+    """The trace as the parallel program should receive it, and the fields
+    changed per packet index.  A packet that names, in `fields`, a value the
+    sequential NF chose for a flow (NAT's external port) names instead the
+    value the parallel run chose for that flow, when the flow lives on the
+    core the packet goes to (`workers`: trace index -> core of the last
+    run).  When the value names no live flow, or one on another core (a
+    foreign or stale reply: the sequential NF must not accept it on a
+    correct plan), the packet names a value its core never chose, so it
+    names no flow in the parallel run either.  L4 checksums are updated."""
+    used: dict[int, set[bytes]] = {}
+    for binding in bindings:
+        used.setdefault(binding.worker, set()).add(binding.par)
+    live, pending = LiveBindings(), list(bindings)
+    out, changed, next_binding = [], {}, 0
     for index, packet in enumerate(trace):
+        while next_binding < len(pending) and pending[next_binding].index < index:
+            live.bind(pending[next_binding])
+            next_binding += 1
         data = bytearray(packet.data)
-        for name in fields.get(packet.device, ()):
+        core = workers.get(index)
+        for name in fields.get(packet.device, ()) if core is not None else ():
             span = _span(data, name)
-            if span and bytes(data[span[0]:span[1]]) in values:
-                old = bytes(data[span[0]:span[1]])
-                new = values[old]
+            if not span:
+                continue
+            old = bytes(data[span[0]:span[1]])
+            bound = live.by_seq.get(old)
+            if bound is not None and bound.worker == core:
+                new = bound.par
+            else:
+                new = _unused(old, used.get(core, set()))
+            if new != old:
                 data[span[0]:span[1]] = new
                 fix_l4_checksum(data, old, new)
                 changed.setdefault(index, set()).add(name)
@@ -198,19 +288,15 @@ def readdress(trace: list[TracePacket], fields: dict[int, set[str]],
     return out, changed
 
 
-def chosen_values(reference: list[PacketResult], parallel: list[ParallelResult],
-                  analysis: Analysis) -> dict[bytes, bytes]:
-    """Sequential -> parallel value of each state-chosen field the two runs
-    wrote differently for the same packet."""
-    fields = state_chosen_fields(analysis)
-    values = {}
-    for ref, par in zip(reference, parallel):
-        if ref.data and par.output is not None and ref.output == par.output:
-            for name in fields:
-                a, b = _span(ref.data, name), _span(par.data, name)
-                if a and b and ref.data[a[0]:a[1]] != par.data[b[0]:b[1]]:
-                    values[bytes(ref.data[a[0]:a[1]])] = bytes(par.data[b[0]:b[1]])
-    return values
+def _unused(value: bytes, used: set[bytes]) -> bytes:
+    """`value`, or the next value of its width (wrapping) not in `used`."""
+    width = 8 * len(value)
+    number = int.from_bytes(value, "big")
+    for step in range(len(used) + 1):
+        candidate = ((number + step) % (1 << width)).to_bytes(len(value), "big")
+        if candidate not in used:
+            return candidate
+    return value
 
 
 def _span(data: bytes | bytearray, name: str) -> tuple[int, int] | None:
@@ -286,8 +372,7 @@ def compare(reference: list[PacketResult], parallel: list[ParallelResult], analy
     readdressed = readdressed or {}
     sent = sent if sent is not None else trace
     chosen = state_chosen_fields(analysis)
-    mapping: dict[tuple[str, bytes], bytes] = {}
-    inverse: dict[tuple[str, bytes], bytes] = {}
+    live = {name: LiveBindings() for name in chosen - CHECKSUM_FIELDS}
     allowed = {kind: 0 for kind in ALLOWED}
     identical = lost = disallowed = 0
     first = None
@@ -307,12 +392,13 @@ def compare(reference: list[PacketResult], parallel: list[ParallelResult], analy
             continue
         if ref.output == par.output and ref.data == par.data:
             identical += 1
+            _bind(live, index, ref, par, trace[index], sent[index])
             continue
         differing = _differing_fields(ref.data or b"", par.data)
         kind = None
         if ref.output == par.output and differing - CHECKSUM_FIELDS:
             changed = differing - CHECKSUM_FIELDS
-            if changed <= chosen and _consistent(ref.data, par, changed, mapping, inverse):
+            if changed <= chosen and _bind(live, index, ref, par, trace[index], sent[index]):
                 kind = "state-chosen values"
             elif changed <= readdressed.get(index, set()):
                 kind = "re-addressed replies"
@@ -333,18 +419,24 @@ def compare(reference: list[PacketResult], parallel: list[ParallelResult], analy
                    {k: v for k, v in ALLOWED.items() if allowed[k]})
 
 
-def _consistent(seq: bytes, par: ParallelResult, fields: set[str], mapping: dict,
-                inverse: dict) -> bool:
-    """Whether the values of `fields` correspond one-to-one between the runs:
-    a sequential value always becomes the same parallel value, and on one
-    core a parallel value stands for one sequential value (cores allocate
-    from their own index spaces, so two cores may reuse a value)."""
-    for name in fields:
-        a, b = _field_value(seq, name), _field_value(par.data, name)
-        if mapping.setdefault((name, a), b) != b or \
-                inverse.setdefault((name, par.worker, b), a) != a:
-            return False
-    return True
+def _bind(live: dict[str, LiveBindings], index: int, ref: PacketResult, par: ParallelResult,
+          seq_in: TracePacket, par_in: TracePacket) -> bool:
+    """Record the state-chosen values of a packet both runs output alike;
+    whether they agree with the values in force: a sequential value always
+    stands for the same parallel value on one core (cores allocate from
+    their own index spaces, so two cores may reuse a value) until both runs
+    allocate anew for a packet (a flow expired and a new one came)."""
+    fresh = _allocates(ref.calls) and _allocates(par.calls)
+    agree = True
+    for name, bindings in live.items():
+        if binding := written_value(index, name, ref, par, seq_in, par_in):
+            agree = agree and (fresh or bindings.agrees(binding))
+            bindings.bind(binding)
+    return agree
+
+
+def _allocates(calls) -> bool:
+    return any(c.function == "dchain_allocate_new_index" and c.ret == 1 for c in calls)
 
 
 def _name(output: int | None) -> str:
@@ -396,8 +488,9 @@ def verify_program(program, analysis: Analysis, trace: list[TracePacket], *, def
         parallel, ran = parallel_results(program, sent, cancel=cancel)
         if not replies:
             break
-        values = chosen_values(reference, in_trace_order(parallel, sent), analysis)
-        again, changed = readdress(trace, replies, values)
+        ordered = in_trace_order(parallel, sent)
+        again, changed = readdress(trace, replies, value_bindings(reference, ordered, analysis, trace, sent),
+                                   {r.index: r.worker for r in ordered if r.output is not None})
         if again == sent or attempt == 2:  # `sent` and `readdressed` stay those of the last run
             break
         sent, readdressed = again, changed
@@ -499,7 +592,7 @@ def prepare(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "mae
     from codegen.safe_text import check_nf_name
 
     check_nf_name(resolve_nf(nf).name)  # refused before a long analysis
-    pipeline = Pipeline(progress=_build_lines(log), cancel=cancel)
+    pipeline = Pipeline.logging(log, cancel)
     exploration = None
     if explore_paths:
         analysis, exploration = pipeline.analyze(nf, defines=defines, explore_paths=True)
@@ -515,13 +608,6 @@ def prepare(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "mae
     return Prepared(program, plan, analysis, exploration)
 
 
-def _build_lines(log) -> Callable[[StageEvent], None] | None:
-    """A pipeline progress callback that hands make's lines to `log`."""
-    if log is None:
-        return None
-    return lambda event: log(event.detail) if event.kind == "log" else None
-
-
 def prepare_built(directory: Path, *, log=None, cancel=None) -> Prepared:
     """The program generated in `directory` as it is (its own plan, NF copy
     and -D values; built first when its executable is missing or was not
@@ -530,7 +616,7 @@ def prepare_built(directory: Path, *, log=None, cancel=None) -> Prepared:
     from codegen.generator import GeneratedProgram
     from codegen.program import RunError, check_built
 
-    pipeline = Pipeline(progress=_build_lines(log), cancel=cancel)
+    pipeline = Pipeline.logging(log, cancel)
     program = GeneratedProgram.load(directory)
     try:
         plan = json.loads((program.directory / "plan.json").read_text())

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from functools import cache
 
+import pytest
+
 from analyses.model import Analysis
 from analyses.report import analyze
 
@@ -17,6 +19,18 @@ def fresh_analysis(nf: str, opt: str = "-O2") -> Analysis:
     """The analysis of `nf` (a sample name or a .c path) with default
     budgets, made at most once per process and `opt`."""
     return _cached(str(nf), opt)
+
+
+def same_worker(nf: str) -> pytest.MarkDecorator:
+    """The mark that runs a test on the pytest-xdist worker that runs the
+    other tests of `nf`'s fresh analysis (`--dist loadgroup`), which then
+    analyzes it once."""
+    return pytest.mark.xdist_group(f"analysis-{nf}")
+
+
+def per_sample(names) -> list:
+    """Parameters `nf` for each of `names`, each marked same_worker."""
+    return [pytest.param(nf, marks=same_worker(nf)) for nf in names]
 
 
 @cache

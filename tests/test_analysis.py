@@ -9,7 +9,7 @@ from analyses.model import Analysis
 from analyses.report import analyze
 from analyses.symbex import Budgets
 from tests.analysis_expectations import EXPECTED, PARTS, as_reported, disputed
-from tests.fresh_analysis import SAMPLES
+from tests.fresh_analysis import SAMPLES, per_sample, same_worker
 from tests.fresh_analysis import fresh_analysis as report
 from workbench.cli import main as maestro
 
@@ -46,7 +46,7 @@ def _show(entry) -> str:
                 tuple(tuple(sorted(x)) if isinstance(x, frozenset) else x for x in entry))
 
 
-@pytest.mark.parametrize("nf", sorted(EXPECTED))
+@pytest.mark.parametrize("nf", per_sample(sorted(EXPECTED)))
 def test_sample_matches_its_spec(nf):
     analysis = report(nf)
     assert analysis.stats.complete and not analysis.stats.warnings, analysis.stats.warnings
@@ -89,6 +89,7 @@ def test_objects_have_sizes_and_call_sites():
     assert {"device", "ipv4.proto", "eth.type"} <= set(wan.condition_fields)
 
 
+@same_worker("nat")
 def test_nat_rewrites_source_on_lan_and_destination_on_wan():
     nat = report("nat")
     lan = [w for w in nat.packet_writes if w.device == [0]]
@@ -122,7 +123,7 @@ def test_field_combination_no_sample_uses():
     assert has_access(analysis, "class_map", "write", 1, key)
 
 
-@pytest.mark.parametrize("nf", ["fw", "nat", "bridge"])
+@pytest.mark.parametrize("nf", per_sample(["fw", "nat", "bridge"]))
 def test_results_do_not_depend_on_optimization_level(nf):
     def signature(a):
         return ({(x.object, x.op, tuple(x.device), tuple(x.key_fields)) for x in a.accesses},
@@ -155,6 +156,7 @@ def test_loop_budget_names_the_loop_and_keeps_partial_results():
                for w in analysis.stats.warnings), analysis.stats.warnings
 
 
+@same_worker("hhh")
 def test_path_budget_stops_with_what_was_found():
     analysis = analyze("hhh", budgets=Budgets(paths=5))
     assert not analysis.stats.complete

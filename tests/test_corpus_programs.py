@@ -7,7 +7,7 @@ import pytest
 
 from analyses.model import Analysis
 from analyses.planner import plan
-from analyses.report import analyze
+from analyses.errors import MaestroError
 from codegen.generator import generate
 from codegen.program import build
 from codegen.traffic import generate as traffic
@@ -66,20 +66,70 @@ def global_array_is_keyed_by_its_index_field(proto: Analysis) -> None:
     assert plan(proto, 2, "e810").object("proto_hits").decision == "lock"
 
 
+def static_counter_is_a_locked_global(rare: Analysis) -> None:
+    """A plain `static` counter is a global object, written, never sharded;
+    its budget path (hidden if the analysis took nf_init's 0 as constant) is
+    explored."""
+    seen = rare.object("packets_seen")
+    assert seen.kind == "global" and seen.written and seen.symbol == "packets_seen"
+    assert any(p.output == "drop" for p in rare.paths)
+    decided = plan(rare, 2, "e810")
+    assert decided.object("packets_seen").decision == "lock" and "packets_seen" in decided.shared_variables
+    assert decided.strategy != "shared-nothing"
+
+
+def block_scope_static_is_named_after_its_function(scrub: Analysis) -> None:
+    obj = scrub.object("next_ip_id.next_id")
+    assert obj.kind == "global" and obj.written and obj.symbol.startswith("next_id.")
+    assert obj.symbol in plan(scrub, 2, "e810").shared_variables
+
+
+def struct_of_handles_and_a_counter_is_shared(conn: Analysis) -> None:
+    """A global struct holding state handles and a counter is shared, and
+    the objects it holds are locked (the reason names the handle)."""
+    decided = plan(conn, 2, "e810")
+    assert "state" in decided.shared_variables
+    assert {o.name: o.decision for o in decided.objects} == {o.name: "lock" for o in conn.objects}
+    assert "handle" in decided.object("state.flows").reason
+
+
+def payload_loop_stops_and_locks_everything(loop: Analysis) -> None:
+    """A checksum loop over the payload stops the analysis, naming the loop
+    and the helper; the incomplete analysis locks every object, shares
+    every variable and refuses shared-nothing and shard overrides."""
+    stop = next(w for w in loop.stats.warnings if "loops over the packet's length" in w)
+    assert "csum_loop.c:" in stop and "nf_checksum" in stop
+    assert loop.stats.seconds < 60
+    decided = plan(loop, 2, "e810")
+    assert not decided.complete and decided.incomplete
+    assert set(decided.decisions().values()) == {"lock"}
+    assert set(decided.shared_variables) == {v.symbol for v in loop.variables}
+    with pytest.raises(MaestroError, match="complete analysis"):
+        plan(loop, 2, "e810", strategy="shared-nothing")
+    with pytest.raises(MaestroError, match="incomplete"):
+        plan(loop, 2, "e810", overrides={"state.srcs": "shard"})
+
+
 #: Expectations on a corpus NF's analysis, checked on the analysis its
-#: verification made (one exploration for both).
+#: verification made (one exploration for both).  Every NF but csum_loop
+#: must be complete.
 ANALYSIS_CHECKS = {"vfw": crc32_key_and_statistics,
                    "quota": retry_after_erase_terminates_and_shards,
                    "vnat": relations_through_or_are_found,
-                   "proto_limit": global_array_is_keyed_by_its_index_field}
+                   "proto_limit": global_array_is_keyed_by_its_index_field,
+                   "rare": static_counter_is_a_locked_global,
+                   "scrub": block_scope_static_is_named_after_its_function,
+                   "connlimit": struct_of_handles_and_a_counter_is_shared,
+                   "csum_loop": payload_loop_stops_and_locks_everything}
 
 
 @pytest.mark.parametrize("nf", sorted(EXPECTED))
 def test_corpus_nf_is_verified_on_its_paths(nf, tmp_path):
     strategy, shared, extra = EXPECTED[nf]
     prepared = prepare(str(CORPUS / f"{nf}.c"), out_dir=tmp_path / nf, lock=LOCKS.get(nf, "maestro"))
-    if nf in ANALYSIS_CHECKS:
+    if nf != "csum_loop":
         assert prepared.analysis.stats.complete, prepared.analysis.stats.warnings
+    if nf in ANALYSIS_CHECKS:
         ANALYSIS_CHECKS[nf](prepared.analysis)
     [(_, verdict, _)] = verify_traffics(prepared, ["paths"], flows=300, packets=extra, path_seconds=10)
     info = {"plan_strategy": prepared.plan["strategy"], "complete": prepared.analysis.stats.complete}
@@ -97,12 +147,13 @@ def test_corpus_nf_is_verified_on_its_paths(nf, tmp_path):
         assert cov.unexplained and "took no explored path" in verdict.summary()
     if extra >= 20000:
         assert verdict.packets >= 20000
+    if nf == "rare":
+        per_copy_counters_would_be_caught(prepared.analysis, tmp_path)
 
 
-def test_per_copy_counters_would_be_caught(tmp_path):
+def per_copy_counters_would_be_caught(analysis: Analysis, tmp_path) -> None:
     """rare with its packet budget left per copy (the naive program): the
     verification on 20,000 packets tells it from the sequential NF."""
-    analysis = analyze(CORPUS / "rare.c")
     doc = plan(analysis, 2, "e810").to_json()
     doc["shared_variables"] = []
     program = generate(str(CORPUS / "rare.c"), doc, analysis, tmp_path / "rare-naive")

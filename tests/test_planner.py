@@ -478,3 +478,25 @@ def test_replay_nop_spreads_traffic():
     nic = Rss(p.keys(), p.reta)
     used = {nic.core(device, t) for device, t in sessions_traffic()}
     assert used == set(range(16))
+
+
+def test_the_plan_says_whether_capacities_are_kept_or_divided():
+    """Each sharded object's capacity per core: the NF's (keep, the
+    default) or divided by the cores; NAT's tables keep theirs under divide
+    (WAN packets index flow_keys and flow_chain by the external port), and
+    the notes say why; locked objects are never divided."""
+    fw = analysis("fw")
+    kept = plan(fw, 4, "e810")
+    assert kept.capacity == "keep" and {o.per_core_capacity for o in kept.objects} == {65536}
+    assert any("capacities kept" in n for n in kept.notes)
+    divided = plan(fw, 4, "e810", capacity="divide")
+    assert {o.per_core_capacity for o in divided.objects} == {16384}
+    assert Plan.from_json(divided.to_json()) == divided
+    nat = plan(analysis("nat"), 2, "e810", capacity="divide")
+    assert all(o.per_core_capacity == o.capacity for o in nat.objects)
+    assert any("flow_keys (indexed by a packet field)" in n for n in nat.notes)
+    lb = plan(analysis("lb"), 2, "e810", capacity="divide")
+    assert all(o.per_core_capacity == o.capacity for o in lb.objects if o.decision != "shard")
+    assert any(o.per_core_capacity < o.capacity for o in lb.objects if o.decision == "shard")
+    with pytest.raises(MaestroError, match="capacity policy"):
+        plan(fw, 2, "e810", capacity="half")

@@ -1,4 +1,6 @@
 """Generated DPDK programs: build, simulated NIC, stats, verification, errors."""
+import shutil
+import subprocess
 from pathlib import Path
 from functools import lru_cache
 
@@ -175,10 +177,30 @@ def test_sanitized_program_survives_malformed_traffic(nf, tmp_path):
     assert "runtime error" not in result.stderr and "AddressSanitizer" not in result.stderr
 
 
-def test_cancelled_build_stops_make(tmp_path):
+@pytest.mark.skipif(not shutil.which("ccache"), reason="ccache is not installed")
+def test_programs_share_the_runtime_objects_through_ccache(tmp_path, monkeypatch):
+    """Two plans' programs compile the same runtime files: the second build
+    takes them from ccache (a cache of its own here, so the hits are ours)."""
+    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
+    fw = analysis("fw")
+    made = []
+    for cores in (2, 3):
+        program = generate("fw", plan(fw, cores=cores, nic="82599").to_json(), fw, tmp_path / f"fw{cores}")
+        lines: list[str] = []
+        build(program, log=lines.append)
+        made.append(lines)
+    assert any(line.startswith("ccache gcc") for line in made[1])
+    stats = dict(line.split("\t") for line in subprocess.run(
+        ["ccache", "--print-stats"], capture_output=True, text=True, check=True).stdout.splitlines())
+    runtime = sum(1 for line in made[1] if "-c runtime/" in line)
+    assert runtime >= 10 and int(stats["direct_cache_hit"]) >= runtime
+
+
+def test_cancelled_build_stops_make(tmp_path, monkeypatch):
     import subprocess
     import threading
 
+    monkeypatch.setenv("MAESTRO_CCACHE", "0")  # a cached build could end before the cancel
     doc = plan(analysis("fw"), cores=2, nic="82599").to_json()
     program = generate("fw", doc, analysis("fw"), tmp_path / "fw")
     cancel = threading.Event()
@@ -200,3 +222,34 @@ def test_run_refuses_a_binary_built_from_other_files(tmp_path):
         run(again, packets=traffic("uniform", 10, 100, seed=1), once=True)
     build(again)
     assert run(again, packets=traffic("uniform", 10, 100, seed=1), once=True).final["rx"] == 100
+
+
+def test_divided_capacities_shrink_each_cores_tables(tmp_path):
+    """--capacity divide: each core's instance of fw's sharded tables gets
+    half the entries (its state memory about halves), and the program still
+    behaves as the sequential NF."""
+    fw = analysis("fw")
+    programs = {}
+    for policy in ("keep", "divide"):
+        doc = plan(fw, cores=2, nic="82599", capacity=policy).to_json()
+        assert {o["per_core_capacity"] for o in doc["objects"]} == {65536 if policy == "keep" else 32768}
+        programs[policy] = generate("fw", doc, fw, tmp_path / policy)
+        build(programs[policy])
+    packets = traffic("sessions", 100, 2000, seed=5)
+    state = {policy: run(p, packets=packets, once=True).final["state"]["per_core"]
+             for policy, p in programs.items()}
+    assert all(0.4 < d / k < 0.6 for d, k in zip(state["divide"], state["keep"])), state
+    verdict, _ = verify_program(programs["divide"], fw, packets)
+    assert verdict.equivalent, verdict.to_json()
+
+
+def test_a_plan_cannot_divide_a_sketch(tmp_path):
+    """A count-min sketch's width is part of what it estimates: a plan
+    (edited by hand) that divides cl's sharded sketch is refused."""
+    cl = analysis("cl")
+    doc = plan(cl, cores=2, nic="82599", capacity="divide").to_json()
+    sketch = next(o for o in doc["objects"] if o["kind"] == "sketch")
+    assert sketch["decision"] == "shard" and sketch["per_core_capacity"] == sketch["capacity"]
+    sketch["per_core_capacity"] = sketch["capacity"] // 2
+    with pytest.raises(GenerateError, match="keeps its capacity"):
+        generate("cl", doc, cl, tmp_path / "cl")

@@ -1,5 +1,5 @@
-"""Clean shutdown (issue 12): SIGINT or SIGTERM to `maestro run` and
-`maestro bench` stops the program, prints its final line, and leaves no
+"""Clean shutdown (issue 12): SIGINT or SIGTERM to `maestro run`,
+`maestro bench` and `maestro verify` stops the program, prints its final line, and leaves no
 process, no DPDK runtime folder and no temporary folder; builds of one
 folder are serialised by a lock."""
 import os
@@ -85,6 +85,20 @@ def test_sigterm_stops_maestro_bench_and_removes_its_folder(tmp_path):
     assert_nothing_left(process, tmp, tmp)
 
 
+def test_sigterm_stops_maestro_verify_and_removes_its_program(tmp_path):
+    """verify of an NF generates its program into a temporary folder; a
+    SIGTERM while it makes path traffic or runs the program removes it."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    process = start_maestro(["verify", "fw", "--packets", "200000"], tmp)
+    wait_for_line(process.stdout, "(removed after)")  # built; traffic and runs follow
+    time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    assert_nothing_left(process, tmp, tmp)
+
+
 def test_each_run_gets_its_own_dpdk_prefix():
     first, second = (dpdk_runtime_dir(simulated_eal_args(1, 2)) for _ in range(2))
     assert first != second and first.name.startswith(f"maestro{os.getpid()}-")
@@ -100,3 +114,16 @@ def test_builds_of_one_folder_wait_for_each_other(tmp_path):
         assert not done.is_set() and not list(program.directory.glob("*.o"))  # make has not started
     worker.join(60)
     assert done.is_set() and program.program.is_file()
+
+
+def test_the_suite_check_names_what_a_test_left_behind(tmp_path):
+    """tests/conftest.py fails a run that leaves a maestro temporary folder
+    (here, one a test makes and keeps) and names it."""
+    (tmp_path / "conftest.py").write_text((ROOT / "tests" / "conftest.py").read_text())
+    (tmp_path / "test_leaves.py").write_text(
+        "import tempfile\ndef test_keeps_a_folder():\n    tempfile.mkdtemp(prefix='maestro-run-')\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
+                           "test_leaves.py"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and "1 passed" in done.stdout, done.stdout
+    assert "the tests left behind" in done.stdout and str(tmp_path / "maestro-run-") in done.stdout

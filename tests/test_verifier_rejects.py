@@ -10,13 +10,15 @@ import pytest
 from analyses.model import Analysis
 from analyses.planner import plan
 from codegen.checksums import region_sums
+from codegen import generator
 from codegen.generator import generate
 from codegen.program import build
 from codegen.reference import NF_DROP
 from codegen.trace import TracePacket
 from codegen.traffic import generate as traffic
-from codegen.verify import (compare, fix_l4_checksum, in_trace_order, parallel_results, readdress,
-                            reference_in_order, serial_order)
+from codegen.verify import (Binding, compare, fix_l4_checksum, in_trace_order, parallel_results,
+                            readdress, reference_in_order, serial_order, verify_program)
+from tests.nf_helpers import LAN, MS, UDP, WAN, pkt
 
 FIXTURES = Path(__file__).parent / "fixtures" / "analysis"
 SPORT = slice(34, 36)  # l4.sport of a frame without IPv4 options
@@ -39,13 +41,20 @@ def _numbered(trace: list[TracePacket]) -> list[TracePacket]:
 
 
 @pytest.fixture(scope="module")
-def nat(tmp_path_factory):
-    """NAT's shared-nothing program on LAN traffic: each core picks external
-    ports from its own index space (allowed, state-chosen differences)."""
+def nat_program(tmp_path_factory):
+    """NAT's shared-nothing program (2 cores) and its analysis."""
     analysis = Analysis.load(FIXTURES / "nat.json")
     program = generate("nat", plan(analysis, 2, "e810").to_json(), analysis,
                        tmp_path_factory.mktemp("nat") / "nat-sn")
     build(program)
+    return analysis, program
+
+
+@pytest.fixture(scope="module")
+def nat(nat_program):
+    """NAT's shared-nothing program on LAN traffic: each core picks external
+    ports from its own index space (allowed, state-chosen differences)."""
+    analysis, program = nat_program
     trace = _numbered([p for p in traffic("uniform", 64, 1500, seed=2) if p.device == 0])
     parallel, _ = parallel_results(program, trace)
     reference = reference_in_order("nat", trace, None)
@@ -191,8 +200,79 @@ def test_a_malformed_ihl_has_no_l4_fields_to_readdress():
     port = bytes(good[36:38])
     bad[14] = 0x41  # IPv4, IHL 1: "l4.dport" would be bytes 20-21 (ipv4.frag)
     bad[20:22] = port
-    values = {port: b"\x12\x34"}
+    bindings = [Binding(-1, port, 0, b"\x12\x34")]
     trace = [TracePacket(1, 0, bytes(good)), TracePacket(1, 1, bytes(bad))]
-    out, changed = readdress(trace, {1: {"l4.dport"}}, values)
+    out, changed = readdress(trace, {1: {"l4.dport"}}, bindings, {0: 0, 1: 0})
     assert out[0].data[36:38] == b"\x12\x34" and changed == {0: {"l4.dport"}}
     assert out[1].data == bytes(bad)
+
+
+def _expiring_flows_and_replies():
+    """16 LAN flows, then (after they expire) 16 new ones, and replies from
+    each new remote to each of the first 32 external ports."""
+    remotes = [f"198.51.{i}.{7 * i + 1}" for i in range(32)]
+    requests = [pkt(LAN, i * MS, src=f"10.0.0.{i + 1}", dst=remote, sport=5000 + i, dport=80, proto=UDP)
+                for i, remote in enumerate(remotes[:16])]
+    later = 11_000 * MS  # past NAT_EXPIRATION_TIME
+    requests += [pkt(LAN, later + i * MS, src=f"10.0.1.{i + 1}", dst=remote, sport=6000 + i, dport=80,
+                     proto=UDP) for i, remote in enumerate(remotes[16:])]
+    replies = [pkt(WAN, later + 20 * MS + n * 100_000, src=remote, dst="203.0.113.1", sport=80,
+                   dport=port, proto=UDP)
+               for n, (remote, port) in enumerate((r, p) for r in remotes[16:] for p in range(1024, 1056))]
+    return requests, replies
+
+
+def test_flows_that_expire_and_come_back_on_other_cores_are_equivalent(nat_program):
+    """After NAT's flows expire, new flows get the freed external ports in
+    another order per core than the sequential NF's: a sequential port then
+    stands for another parallel one (a new binding when both runs allocate).
+    Replies from each new remote to every port: the one to its own flow's
+    port is translated, the others name a flow of another remote (perhaps
+    on another core) and are dropped, by both runs (found in CI: the
+    verifier once re-addressed them with a value map that ignored time and
+    cores, and said DIFFERENT on a correct program)."""
+    analysis, program = nat_program
+    requests, replies = _expiring_flows_and_replies()
+    verdict, _ = verify_program(program, analysis, requests + replies)
+    assert verdict.equivalent, verdict.to_json()
+    assert verdict.allowed["re-addressed replies"] and verdict.allowed["state-chosen values"], verdict.to_json()
+    translated = [i for i, ids in verdict.reference_coverage.taken.items() if i >= len(requests)
+                  and any(p.device == [1] and p.outputs == [0] for p in analysis.paths if p.id in ids)]
+    assert len(translated) == 16  # each new remote's own reply, on its core
+
+
+def test_a_reply_names_no_flow_on_a_core_its_flow_does_not_live_on():
+    """readdress: a reply naming the sequential port of a flow on core 1
+    but sent to core 0 gets a port core 0 never chose (so no flow there
+    answers it); sent to core 1 it gets the flow's parallel port; once the
+    parallel port is given to another flow, the old sequential port is
+    stale and names no flow either (a port core 1 never chose)."""
+    wan = [pkt(WAN, t, src="198.51.100.1", dst="203.0.113.1", sport=80, dport=1024, proto=UDP)
+           for t in range(4)]
+    bindings = [Binding(0, b"\x04\x00", 1, b"\x04\x05"), Binding(0, b"\x04\x01", 0, b"\x04\x00"),
+                Binding(2, b"\x04\x07", 1, b"\x04\x05"), Binding(2, b"\x04\x09", 1, b"\x04\x00")]
+    out, changed = readdress(wan, {1: {"l4.dport"}}, bindings, {1: 0, 2: 1, 3: 1})
+    ports = [bytes(p.data[36:38]) for p in out]
+    assert ports[0] == b"\x04\x00" and 0 not in changed  # before any binding: unused on core 0
+    assert ports[1] == b"\x04\x01"  # 0x0400 is core 0's port of another flow: the next unused one
+    assert ports[2] == b"\x04\x05"  # the flow's own port on its core
+    assert ports[3] == b"\x04\x01" and changed[3] == {"l4.dport"}  # 0x0405 was given again
+
+
+def test_a_nat_whose_wan_key_sends_replies_to_another_core_is_caught(tmp_path, monkeypatch):
+    """NAT sharded with a WAN key that hashes the remote endpoint otherwise
+    than the LAN key: replies reach a core their flow does not live on.
+    generate refuses the plan (z3); made anyway, the verifier re-addresses
+    each reply for its own core, where no flow answers it, and says
+    DIFFERENT (the sequential NF translates it)."""
+    analysis = Analysis.load(FIXTURES / "nat.json")
+    doc = plan(analysis, 2, "e810").to_json()
+    doc["rss"]["1"]["key"] = "".join(reversed(doc["rss"]["1"]["key"]))
+    monkeypatch.setattr(generator, "check_plan_matches", lambda *args: None)
+    program = generate("nat", doc, analysis, tmp_path / "nat-wrong")
+    monkeypatch.undo()
+    build(program)
+    requests, replies = _expiring_flows_and_replies()
+    verdict, _ = verify_program(program, analysis, requests + replies)
+    assert not verdict.equivalent and verdict.first_difference["device"] == WAN, verdict.to_json()
+    assert "sequential output 0, parallel drop" in verdict.first_difference["what"]

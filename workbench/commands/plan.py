@@ -11,6 +11,7 @@ from analyses.errors import MaestroError
 from analyses.model import Analysis
 from analyses.nic import NICS
 from analyses.planner import DECISIONS, DEFAULT_NIC, STRATEGIES, Plan, plan
+from analyses.plan_values import CAPACITY_POLICIES, ObjectPlan
 from analyses.rss import describe_packet
 from workbench.commands import argtypes
 
@@ -30,6 +31,9 @@ def register(subparsers) -> None:
                         help="auto: shared-nothing when every written object shards, else mixed/locks")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="OBJECT=DECISION",
                         help=f"force one object's decision ({'|'.join(DECISIONS)}); repeatable")
+    parser.add_argument("--capacity", default="keep", choices=list(CAPACITY_POLICIES),
+                        help="each core's instance of a sharded table: keep the NF's capacity (default; "
+                        "memory times the cores) or divide it by the cores where the object allows it")
     parser.add_argument("--analysis", type=Path, help="use this saved analysis report instead of analyzing")
     parser.add_argument("--json", type=Path, help="write the plan as JSON to this file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the key sampling (default 0)")
@@ -71,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     """Plan, print the summary, optionally write JSON."""
     overrides = parse_overrides(args.overrides)
     report = load_analysis(args.nf, args.analysis)
-    result = plan(report, args.cores, args.nic, args.strategy, overrides, seed=args.seed)
+    result = plan(report, args.cores, args.nic, args.strategy, overrides, seed=args.seed,
+                  capacity=args.capacity)
     if args.json:
         args.json.write_text(result.dumps())
     print_plan(result, Console())
@@ -81,6 +86,17 @@ def run(args: argparse.Namespace) -> int:
             "(--accept-incomplete to accept it)")
         return 1
     return 0
+
+
+def capacity_text(o: ObjectPlan) -> str:
+    """"65536", "65536 per core" (kept), "32768 per core of 65536" (divided)."""
+    if not o.capacity:
+        return ""
+    if o.decision != "shard":
+        return str(o.capacity)
+    if o.per_core_capacity and o.per_core_capacity < o.capacity:
+        return f"{o.per_core_capacity} per core of {o.capacity}"
+    return f"{o.capacity} per core"
 
 
 def print_plan(p: Plan, console: Console) -> None:
@@ -94,11 +110,11 @@ def print_plan(p: Plan, console: Console) -> None:
                   + (f" (requested {p.requested})" if p.requested != "auto" else "")
                   + (f", locked objects use {p.sync}" if p.sync else ""))
     objects = Table(title="decisions", title_justify="left", show_lines=True)
-    for column in ("object", "kind", "decision", "reason"):
+    for column in ("object", "kind", "decision", "capacity", "reason"):
         objects.add_column(column, overflow="fold")
     colour = {"shard": "green", "replicate": "cyan", "lock": "yellow"}
     for o in p.objects:
-        objects.add_row(o.name, o.kind, f"[{colour[o.decision]}]{o.decision}[/]", o.reason)
+        objects.add_row(o.name, o.kind, f"[{colour[o.decision]}]{o.decision}[/]", capacity_text(o), o.reason)
     if p.objects:
         console.print(objects)
 

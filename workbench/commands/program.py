@@ -111,7 +111,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def run_build(args: argparse.Namespace) -> int:
     program = GeneratedProgram.load(args.dir)
-    pipeline = Pipeline(progress=lambda e: err.out(e.detail, highlight=False) if e.kind == "log" else None)
+    pipeline = Pipeline.logging(lambda line: err.out(line, highlight=False))
     exe = pipeline.build(program, sanitize="-fsanitize=address,undefined" if args.sanitize else "")
     print(f"built {exe}")
     return 0

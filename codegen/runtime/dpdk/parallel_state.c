@@ -364,11 +364,22 @@ static void *new_object(size_t size, const struct maestro_object_config *config,
   return o;
 }
 
-#define ALLOCATE(Type, kind, out, base_call)                                   \
+/* The capacity a worker's instance gets: the NF's, or the plan's share of
+   it for a sharded object (analyses/plan_capacity.py). */
+static unsigned instance_capacity(const struct maestro_object_config *config,
+                                  unsigned capacity) {
+  if (config->decision == MAESTRO_SHARD && config->per_core > 0 &&
+      config->per_core < capacity && maestro_strategy != MAESTRO_SEQ)
+    return config->per_core;
+  return capacity;
+}
+
+#define ALLOCATE(Type, kind, out, capacity, base_call)                         \
   do {                                                                         \
     const struct maestro_object_config *config = next_object(kind);            \
     if (config == NULL)                                                        \
       return 0;                                                                \
+    capacity = instance_capacity(config, capacity);                            \
     void *existing = NULL;                                                     \
     struct Type *object = new_object(sizeof(struct Type), config, &existing);  \
     if (existing != NULL) {                                                    \
@@ -382,19 +393,20 @@ static void *new_object(size_t size, const struct maestro_object_config *config,
 
 int par_map_allocate(map_keys_equality *keq, map_key_hash *khash, unsigned capacity,
                      struct ParMap **map_out) {
-  ALLOCATE(ParMap, "map", map_out, map_allocate(keq, khash, capacity, &object->base));
+  ALLOCATE(ParMap, "map", map_out, capacity, map_allocate(keq, khash, capacity, &object->base));
   return 1;
 }
 
 int par_vector_allocate(int elem_size, unsigned capacity, vector_init_elem *init_elem,
                         struct ParVector **vector_out) {
-  ALLOCATE(ParVector, "vector", vector_out,
+  ALLOCATE(ParVector, "vector", vector_out, capacity,
            vector_allocate(elem_size, capacity, init_elem, &object->base));
   return 1;
 }
 
 int par_dchain_allocate(int index_range, struct ParDoubleChain **chain_out) {
-  ALLOCATE(ParDoubleChain, "dchain", chain_out, dchain_allocate(index_range, &object->base));
+  ALLOCATE(ParDoubleChain, "dchain", chain_out, index_range,
+           dchain_allocate(index_range, &object->base));
   struct ParDoubleChain *chain = *chain_out;
   if (chain->o.shared && maestro_lock_kind == MAESTRO_LOCK_MAESTRO &&
       maestro_strategy == MAESTRO_LOCKS) {
@@ -416,7 +428,7 @@ int par_dchain_allocate(int index_range, struct ParDoubleChain **chain_out) {
 
 int par_sketch_allocate(map_key_hash *kh, uint32_t capacity, uint16_t threshold,
                         struct ParSketch **sketch_out) {
-  ALLOCATE(ParSketch, "sketch", sketch_out,
+  ALLOCATE(ParSketch, "sketch", sketch_out, capacity,
            sketch_allocate(kh, capacity, threshold, &object->base));
   return 1;
 }

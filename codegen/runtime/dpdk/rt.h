@@ -39,6 +39,8 @@ struct maestro_object_config {
   const char *name;
   const char *kind; /* map, vector, dchain, cht, sketch */
   enum maestro_decision decision;
+  unsigned per_core; /* a sharded object's capacity on each core when the
+                        plan divides it; 0: the NF's own */
 };
 
 typedef bool (*maestro_init_fn)(void);
