@@ -226,3 +226,38 @@ async def test_override_generate_build_verify_then_the_session_round_trips(tmp_p
         assert app.screen.query_one("#gen-folder", Input).value == str(program.directory)
         assert set(app.session.results) == {"generate", "build", "run", "verify"}
         assert json.loads(app.session.save(tmp_path / "third.session.json").read_text()) == json.loads(first)
+
+
+@pytest.mark.asyncio
+async def test_sigterm_stops_the_run_shows_its_final_line_and_saves_the_session(tmp_path, monkeypatch):
+    """A SIGTERM to the workbench (kill, a closing tmux pane, systemd) while
+    a program runs: the program is stopped and its final line shown, the
+    session is saved with it, and the app leaves; nothing keeps running."""
+    import os
+    import signal
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    session = Session(nf="fw", analysis=fixture("fw"), settings=PlanSettings(cores=2), step="decide")
+    app = Workbench(session=session, keymap_path=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session.plan is not None, what="the plan")
+        await generate(app, pilot)
+        await pilot.press("6")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        screen = app.screen
+        await task(app, pilot, "b", "build")
+        screen.query_one("#run-seconds", Input).value = "60"
+        screen.query_one("#run-interval", Input).value = "0.3"
+        await pilot.press("r")
+        await until(pilot, lambda: screen.busy == "run", 30, what="the program running")
+        await pilot.pause(1.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await until(pilot, lambda: bool(app.exit_report), 30, what="the app leaving")
+        assert "stopped:" in log_text(screen.query_one("#run-log"))  # the final line, shown
+    report = app.exit_report
+    assert report.startswith("maestro-tui: SIGTERM") and "run stopped" in report and "conserved True" in report
+    saved = json.loads(app.session_path.read_text())
+    assert saved["results"]["run"]["final"]["conserved"] is True and app.session_path.is_relative_to(tmp_path)
+    left = subprocess.run(["pgrep", "-f", str(app.session.program.directory)], capture_output=True, text=True)
+    assert left.stdout == ""

@@ -9,11 +9,15 @@ workers produced something.  Screens call the same functions as the
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
+import time
 import tomllib
 from functools import partial
 from pathlib import Path
@@ -42,6 +46,10 @@ from workbench.session import Session, default_session_path, source_digest
 STEP_SCREENS = {"load": LoadScreen, "analyze": AnalyzeScreen, "inspect": InspectScreen,
                 "decide": DecideScreen, "generate": GenerateScreen, "run": RunScreen}
 _DEFAULT = object()
+#: Signals that end the workbench after stopping what runs (on_stop_signal).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+#: How long a stopped task may take to end before the app leaves anyway.
+SIGNAL_GRACE_S = 15.0
 
 
 def keymap_file() -> Path | None:
@@ -132,6 +140,11 @@ class Workbench(App):
         #: The session as last saved or opened (None: never): quitting or
         #: opening another one over unsaved work asks first.
         self.saved_session: Session | None = None
+        #: Signals this app handles, the one that ended it, and what main()
+        #: prints after it (on_stop_signal).
+        self.watched_signals: list[int] = []
+        self.stopped_by: str | None = None
+        self.exit_report = ""
         if session is None and self.session_path and self.session_path.exists():
             try:
                 session = Session.load(self.session_path)
@@ -142,6 +155,7 @@ class Workbench(App):
         self.set_reactive(Workbench.session, session or Session())
 
     async def on_mount(self) -> None:
+        self.watch_signals()
         if isinstance(self.keymap_path, Path):
             try:
                 self.keymap = load_keymap(self.keymap_path)
@@ -250,6 +264,58 @@ class Workbench(App):
         for worker in self.workers:
             if isinstance(worker.node, RunScreen):
                 worker.node.stop_all()
+        for sig in self.watched_signals:
+            with contextlib.suppress(RuntimeError, ValueError):
+                asyncio.get_running_loop().remove_signal_handler(sig)
+
+    # --- signals: stop what runs, keep the results, then leave ----------------
+
+    def watch_signals(self) -> None:
+        """SIGTERM, SIGHUP and SIGINT (sent with kill: in the terminal ctrl+c
+        is a key) end the workbench as an operator would: see on_stop_signal."""
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            try:
+                loop.add_signal_handler(sig, self.on_stop_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                continue
+            self.watched_signals.append(sig)
+
+    def on_stop_signal(self, sig: int) -> None:
+        """Stop the build, run or verification going on (a program prints
+        its final line, which the Run screen shows), save the session, then
+        exit; `exit_report` says what happened, for main() to print."""
+        self.stopped_by = signal.Signals(sig).name
+        screen = self.run_screen()
+        if screen is not None:
+            self.notify(f"{self.stopped_by}: stopping the {screen.busy}, then leaving", severity="warning")
+            screen.action_stop()
+        deadline = time.monotonic() + SIGNAL_GRACE_S
+
+        def leave_when_stopped() -> None:
+            if self.run_screen() is not None and time.monotonic() < deadline:
+                self.set_timer(0.1, leave_when_stopped)
+                return
+            self.exit_report = self._signal_report()
+            self.exit()
+
+        leave_when_stopped()
+
+    def _signal_report(self) -> str:
+        """What main() prints after a signal: the last run's final line and
+        where the session went (saved when it held work)."""
+        parts = [f"maestro-tui: {self.stopped_by}"]
+        run = self.session.results.get("run") or {}
+        if final := run.get("final"):
+            parts.append(f"run {'stopped' if run.get('cancelled') else 'done'}: {final.get('rx', 0)} packets, "
+                         f"{float(final.get('mpps', 0)):.2f} Mpps, conserved {final.get('conserved')}")
+        if self.session.analysis is not None:
+            try:
+                self.session_path = self.session.at_step(self.current_mode).save(self.default_session_path())
+                parts.append(f"session saved in {self.session_path}")
+            except MaestroError as exc:
+                parts.append(f"session NOT saved: {exc}")
+        return "; ".join(parts)
 
     # --- what the steps produced --------------------------------------------
 
@@ -535,7 +601,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="reopen the session saved in FILE (or start one to be saved there); "
                              "ctrl+s saves in ~/.local/share/maestro/sessions/ by default")
     args = parser.parse_args(argv)
-    Workbench(args.nf, session_path=args.session).run()
+    app = Workbench(args.nf, session_path=args.session)
+    app.run()
+    if app.exit_report:
+        print(app.exit_report)
 
 
 if __name__ == "__main__":

@@ -330,8 +330,7 @@ class RunScreen(StepScreen):
             lines.append(text)
             self.post_message(self.BuildLine(run_id, text))
 
-        pipeline = Pipeline(progress=lambda event: line(event.detail) if event.kind == "log" else None,
-                            cancel=cancel)
+        pipeline = Pipeline.logging(line, cancel)
         executable = pipeline.build(program)
         self.post_message(self.Result(run_id, "build", basis, {
             "ok": True, "executable": str(executable), "seconds": round(time.monotonic() - started, 2),
