@@ -15,14 +15,21 @@ is what the runtime and the simulated NIC cost, so each row states its ns
 per packet with the harness and without it (the difference), figures
 comparable to the sequential reference runner's.  Latency: the median over
 the intervals of the p50/p99/p99.9 from injection to TX, overall and per core.
+
+Callers that show results as they come (the workbench's Run screen) pass
+`on_row`, called with each row once it is measured, and `cancel`, a
+`threading.Event` that stops the benchmark between configurations, a build
+(make) or a run (the program gets SIGINT): `bench` then returns the rows
+measured before it, whole configurations only.
 """
 from __future__ import annotations
 
 import statistics
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from analyses.errors import MaestroError
 from analyses.model import Analysis, Stats
@@ -99,61 +106,93 @@ def bench(nf: str, analysis: Analysis, *, cores: list[int], strategies: list[str
           traffic: list[str], seconds: float = 3.0, flows: int = 10000, packets: int = 200000,
           nic: str = DEFAULT_NIC, log: Callable[[str], None] | None = None,
           harness: bool = True, defines: dict[str, object] | None = None,
-          repeat: int = 1, harness_cache: dict[tuple, float | None] | None = None) -> list[BenchRow]:
+          repeat: int = 1, harness_cache: dict[tuple, float | None] | None = None,
+          plan_strategy: str | None = None, overrides: Mapping[str, str] | None = None,
+          capacity: str = "keep", on_row: Callable[[BenchRow], None] | None = None,
+          cancel: threading.Event | None = None) -> list[BenchRow]:
     """Run every configuration; see the module doc.  harness: also measure
     the null NF in each program shape (harness_ns, nf_ns).  repeat: run each
     configuration that many times (the row is the median run; runs_mpps and
     speedup_runs give the spread).  harness_cache: harness figures by program
     shape, shared between calls (a benchmark of several NFs measures each
-    shape once)."""
+    shape once).
+
+    plan_strategy, overrides, capacity: the planner's settings for every
+    configuration but seq (default: each strategy's own planner strategy,
+    STRATEGIES, no overrides), so a caller can measure its own plan (the
+    workbench's session) under several program strategies.  on_row: called
+    with each row as soon as it is measured, with its harness figures and
+    its speedup when the 1-core row came first (cores in rising order).
+    cancel: set, the benchmark stops and returns the rows measured so far
+    (the configuration it was on is left out)."""
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise MaestroError(f"unknown strategies {unknown} (one of {', '.join(STRATEGIES)})")
     traces = {t: make_traffic(t, flows, packets, seed=1) for t in traffic}
     rows: list[BenchRow] = []
     # nf may be a path: only its stem goes into the folder name
+    stopped = (lambda: cancel.is_set()) if cancel is not None else (lambda: False)
     with tempfile.TemporaryDirectory(prefix=f"maestro-bench-{Path(nf).stem}-") as tmp:
         for name in strategies:
             program_strategy, lock, planner_strategy = STRATEGIES[name]
             for n in ([1] if name == "seq" else cores):
-                pipeline = Pipeline()
+                if stopped():
+                    break
+                pipeline = Pipeline(cancel=cancel)
                 try:
-                    plan = pipeline.plan(analysis, cores=n, nic=nic, strategy=planner_strategy)
+                    plan = pipeline.plan(analysis, cores=n, nic=nic, overrides=overrides, capacity=capacity,
+                                         strategy=plan_strategy if plan_strategy and name != "seq"
+                                         else planner_strategy)
                     program = pipeline.generate(nf, plan, analysis, Path(tmp) / f"{name}-{n}",
                                                 strategy=program_strategy, lock=lock, defines=defines)
                     pipeline.build(program)
                 except MaestroError as exc:
-                    rows += [BenchRow(name, n, t, error=str(exc).splitlines()[0]) for t in traffic]
+                    if stopped():
+                        break
+                    failed = [BenchRow(name, n, t, error=str(exc).splitlines()[0]) for t in traffic]
+                    rows += failed
+                    for row in failed if on_row else ():
+                        on_row(row)
                     continue
                 measured = []
                 for t in traffic:
                     if log:
                         log(f"{nf}: {name} on {n} core(s), {t} traffic, {seconds:g} s")
-                    runs = [_measure(program, traces[t], name, n, t, seconds) for _ in range(max(1, repeat))]
+                    runs = [_measure(program, traces[t], name, n, t, seconds, cancel)
+                            for _ in range(max(1, repeat))]
                     ranked = sorted(runs, key=lambda r: r.mpps or 0.0)
                     row = ranked[(len(ranked) - 1) // 2]
                     row.runs_mpps = [r.mpps or 0.0 for r in runs]
                     measured.append(row)
-                if harness and traffic:
+                if harness and traffic and not stopped():
                     shape = (program_strategy, lock, n, analysis.devices, nic, traffic[0], flows, packets)
                     cache = harness_cache if harness_cache is not None else {}
                     if shape not in cache:
-                        cache[shape] = _harness(Path(tmp) / f"null-{name}-{n}", analysis.devices, n, nic,
-                                                planner_strategy, program_strategy, lock,
-                                                traces[traffic[0]], seconds, log)
+                        cost = _harness(Path(tmp) / f"null-{name}-{n}", analysis.devices, n, nic,
+                                        planner_strategy, program_strategy, lock,
+                                        traces[traffic[0]], seconds, log, cancel)
+                        if stopped():
+                            break
+                        cache[shape] = cost
                     cost = cache[shape]
                     for row in measured:
                         row.harness_ns = cost
                         if row.ns_per_packet is not None and cost is not None:
                             row.nf_ns = row.ns_per_packet - cost
+                if stopped():
+                    break
                 rows += measured
+                if on_row:
+                    _speedups(rows)
+                    for row in measured:
+                        on_row(row)
     _speedups(rows)
     return rows
 
 
 def _harness(folder: Path, devices: int, cores: int, nic: str, planner_strategy: str,
              program_strategy: str, lock: str, trace, seconds: float,
-             log: Callable[[str], None] | None) -> float | None:
+             log: Callable[[str], None] | None, cancel: threading.Event | None = None) -> float | None:
     """The null NF's ns per packet per core in this program shape (None when
     it cannot be measured)."""
     source = folder.parent / "null" / "null.c"
@@ -161,7 +200,7 @@ def _harness(folder: Path, devices: int, cores: int, nic: str, planner_strategy:
     source.write_text(NULL_NF)
     analysis = null_analysis(devices)
     try:
-        pipeline = Pipeline()
+        pipeline = Pipeline(cancel=cancel)
         plan = pipeline.plan(analysis, cores=cores, nic=nic, strategy=planner_strategy)
         program = pipeline.generate(source, plan, analysis, folder, strategy=program_strategy, lock=lock,
                                     defines={"NF_DEVICES": devices} if devices != 2 else None)
@@ -170,14 +209,15 @@ def _harness(folder: Path, devices: int, cores: int, nic: str, planner_strategy:
         return None
     if log:
         log(f"harness: the null NF, {program_strategy} on {cores} core(s), {seconds:g} s")
-    row = _measure(program, trace, "null", cores, "", seconds)
+    row = _measure(program, trace, "null", cores, "", seconds, cancel)
     return row.ns_per_packet
 
 
-def _measure(program, trace, name: str, cores: int, traffic: str, seconds: float) -> BenchRow:
+def _measure(program, trace, name: str, cores: int, traffic: str, seconds: float,
+             cancel: threading.Event | None = None) -> BenchRow:
     row = BenchRow(name, cores, traffic)
     try:
-        result = run(program, packets=trace, seconds=seconds, interval=0.5)
+        result = run(program, packets=trace, seconds=seconds, interval=0.5, cancel=cancel)
     except MaestroError as exc:
         row.error = str(exc).splitlines()[-1]
         return row

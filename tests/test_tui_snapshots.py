@@ -2,7 +2,8 @@
 and the help) at 80x24 and 120x36, from the saved analyses (no timing or
 machine-specific path is shown).  The Run screen shows a recorded run and
 verification (a reopened session's: nothing is built or run here), nat's,
-whose equivalence allows differences, which the headline states.
+whose equivalence allows differences, which the headline states; and, from
+a session file, fw's bench (its table and scaling chart).
 
 Update with `pytest tests/test_tui_snapshots.py --snapshot-update` and look
 at the SVGs (tests/__snapshots__/test_tui_snapshots/)."""
@@ -137,6 +138,47 @@ def run_app(tmp_path, monkeypatch):
     return Workbench(session=session, keymap_path=None), settle
 
 
+def bench_row(strategy: str, cores: int, mpps: float, harness: float, speedup: float) -> dict:
+    """A bench row as codegen.bench.bench records it (BenchRow as a dict)."""
+    per_core = [round(mpps / cores, 2)] * cores
+    ns = 1e3 * cores / mpps
+    return {"strategy": strategy, "cores": cores, "traffic": "uniform", "mpps": mpps, "per_core_mpps": per_core,
+            "drops": 0, "aborts": 0, "packets": int(mpps * 1e6), "speedup": speedup, "error": None,
+            "latency_ns": {"p50": 900.0, "p99": 2400.0, "p999": 5200.0},
+            "per_core_latency_ns": [{"p50": 900.0 + 100 * w, "p99": 2400.0, "p999": 5200.0} for w in range(cores)],
+            "ns_per_packet": ns, "harness_ns": harness, "nf_ns": ns - harness,
+            "state_bytes_per_core": [4_700_000] * cores, "state_bytes": 4_700_000 * cores,
+            "runs_mpps": [mpps], "speedup_runs": [speedup]}
+
+
+def recorded_bench() -> dict:
+    """fw's plan benchmarked on 1 and 2 cores, sequential and shared-nothing."""
+    return {"ok": True, "traffic": "uniform", "flows": 1000, "packets": 5000, "seconds": 1.0,
+            "cores": [1, 2], "strategies": ["seq", "sn"], "cancelled": False,
+            "rows": [bench_row("seq", 1, 6.4, 37.5, 1.0), bench_row("sn", 1, 8.8, 39.0, 1.0),
+                     bench_row("sn", 2, 16.1, 41.2, 1.83)]}
+
+
+def bench_app(tmp_path, monkeypatch):
+    """fw's program, built, with a bench the session recorded: the Run
+    screen opens a session file (the loader checks the bench) and shows the
+    bench's view, its table and chart (nothing is built or run here)."""
+    monkeypatch.chdir(tmp_path)
+    analysis = fixture("fw")
+    plan = planner.plan(analysis, 2, "e810", "auto", {})
+    program = generate("fw", plan.to_json(), analysis, Path("build/workbench/fw-sn"))
+    program.program.write_text("")
+    (program.directory / BUILD_STAMP).write_text(json.dumps(
+        {"program_digest": program_digest(program), "executable": program.program.name}))
+    session = Session(nf="fw", analysis=analysis, settings=PlanSettings(cores=2), plan=plan, step="run") \
+        .with_program(program).with_result("build", {"ok": True, "seconds": 4.0, "log": []})
+    doc = session.to_json()
+    doc["results"]["bench"] = recorded_bench()
+    path = tmp_path / "fw.session.json"
+    path.write_text(json.dumps(doc))
+    return Workbench(session_path=path, keymap_path=None), settle
+
+
 def help_app(tmp_path):
     async def helped(pilot) -> None:
         await pilot.press("f1")
@@ -146,14 +188,14 @@ def help_app(tmp_path):
 
 
 SCREENS = {"load": load_app, "analyze": analyze_app, "inspect": inspect_app, "decide": decide_app,
-           "generate": generate_app, "run": run_app, "help": help_app}
+           "generate": generate_app, "run": run_app, "bench": bench_app, "help": help_app}
 
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("screen", SCREENS)
 def test_screen(snap_compare, steady_planner, tmp_path, monkeypatch, screen, size):
     make = SCREENS[screen]
-    app, run_before = make(tmp_path, monkeypatch) if screen in ("generate", "run") else make(tmp_path)
+    app, run_before = make(tmp_path, monkeypatch) if screen in ("generate", "run", "bench") else make(tmp_path)
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
 
 

@@ -382,7 +382,7 @@ class Workbench(App):
         """What the session holds, in words: "analysis, plan, program, build"."""
         session = self.session
         parts = [name for name, held in (("analysis", session.analysis), ("plan", session.plan)) if held]
-        parts += [{"generate": "program"}.get(k, k) for k in ("generate", "build", "run", "verify")
+        parts += [{"generate": "program"}.get(k, k) for k in ("generate", "build", "run", "verify", "bench")
                   if k in session.results]
         return ", ".join(parts) or "nothing yet"
 
@@ -570,6 +570,9 @@ class Workbench(App):
         if session.built and not busy:
             commands.append(Command(f"Run {name}'s program", "live per-core throughput",
                                     self.action_run_program))
+        if session.program is not None and not busy:
+            commands.append(Command(f"Bench {name}'s plan", "Mpps per strategy on 1..N cores, a scaling chart",
+                                    partial(self._on_step, "run", "action_bench")))
         if self.running_program():
             commands.append(Command("Stop the run", "the program stops cleanly and prints its totals",
                                     self.action_stop_run))

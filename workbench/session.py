@@ -25,13 +25,22 @@ JSON schema (top-level keys kept stable):
                              config, final, stats (per-interval events) | error}
                    verify    Verdict.to_json() + {ok, traffic, packets, program,
                              strategy} | {ok: false, error}
+                   bench     {ok, cores [1..N], strategies [codegen.bench
+                             STRATEGIES names], traffic (a profile), flows,
+                             packets, seconds (per point), cancelled, rows
+                             [codegen.bench.BenchRow as a dict: strategy,
+                             cores, traffic, mpps, per_core_mpps, speedup,
+                             latency_ns, per_core_latency_ns, ns_per_packet,
+                             harness_ns, nf_ns, error, ...]} | {ok: false, error}
                    A new generation drops build, run and verify; a new build
-                   drops run.
+                   drops run.  A bench builds programs of its own from the
+                   plan: only a new plan drops it.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -146,6 +155,75 @@ def schema_problems(doc: Mapping[str, Any]) -> list[str]:
     if isinstance(results, Mapping):
         for stage, value in results.items():
             expect(f"results.{stage}", isinstance(value, Mapping), "an object", value)
+        if isinstance(results.get("bench"), Mapping):
+            problems += bench_problems(results["bench"])
+    return problems
+
+
+def bench_problems(doc: Mapping[str, Any]) -> list[str]:
+    """One message per field of a session's bench result (results.bench)
+    that breaks the schema of the module doc; what the Run screen shows of
+    it must be numbers, names and lists of them."""
+    from codegen.bench import STRATEGIES as BENCH_STRATEGIES
+    from codegen.traffic import PROFILES
+
+    problems: list[str] = []
+    where = "results.bench"
+
+    def expect(name: str, ok: bool, wanted: str, value: Any) -> bool:
+        if not ok:
+            problems.append(f"{where}.{name}: expected {wanted}, got {json.dumps(value)[:60]}")
+        return ok
+
+    def integer(value: Any, low: int, high: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+    def number(value: Any, optional: bool = True) -> bool:
+        if value is None:
+            return optional
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    if not expect("ok", isinstance(doc.get("ok"), bool), "true or false", doc.get("ok")):
+        return problems
+    if not doc["ok"]:
+        expect("error", isinstance(doc.get("error", ""), str), "a string", doc.get("error"))
+        return problems
+    cores = doc.get("cores", [])
+    expect("cores", isinstance(cores, list) and all(integer(c, 1, 64) for c in cores),
+           "a list of integers in 1..64", cores)
+    strategies = doc.get("strategies", [])
+    expect("strategies", isinstance(strategies, list) and all(_one_of(s, BENCH_STRATEGIES) for s in strategies),
+           f"a list of {', '.join(BENCH_STRATEGIES)}", strategies)
+    expect("traffic", _one_of(doc.get("traffic", "uniform"), PROFILES), f"one of {', '.join(PROFILES)}",
+           doc.get("traffic"))
+    for name in ("flows", "packets"):
+        expect(name, integer(doc.get(name, 1), 1, 10**9), "a positive integer", doc.get(name))
+    expect("seconds", number(doc.get("seconds", 1), False) and doc.get("seconds", 1) > 0, "a positive number",
+           doc.get("seconds"))
+    expect("cancelled", isinstance(doc.get("cancelled", False), bool), "true or false", doc.get("cancelled"))
+    rows = doc.get("rows", [])
+    if not expect("rows", isinstance(rows, list), "a list of rows", rows):
+        return problems
+    for i, row in enumerate(rows):
+        at = f"rows[{i}]"
+        if not expect(at, isinstance(row, Mapping), "an object", row):
+            continue
+        expect(f"{at}.strategy", _one_of(row.get("strategy"), BENCH_STRATEGIES),
+               f"one of {', '.join(BENCH_STRATEGIES)}", row.get("strategy"))
+        expect(f"{at}.cores", integer(row.get("cores"), 1, 64), "an integer in 1..64", row.get("cores"))
+        expect(f"{at}.traffic", isinstance(row.get("traffic", ""), str), "a string", row.get("traffic"))
+        for name in ("mpps", "speedup", "ns_per_packet", "harness_ns", "nf_ns"):
+            expect(f"{at}.{name}", number(row.get(name)), "a number or null", row.get(name))
+        per_core = row.get("per_core_mpps", [])
+        expect(f"{at}.per_core_mpps", isinstance(per_core, list) and all(number(m, False) for m in per_core),
+               "a list of numbers", per_core)
+        latency = row.get("per_core_latency_ns", [])
+        expect(f"{at}.per_core_latency_ns",
+               isinstance(latency, list) and all(isinstance(c, Mapping) and all(number(v, False) for v in c.values())
+                                                 for c in latency),
+               "a list of {p50, p99, p999} in ns", latency)
+        expect(f"{at}.error", row.get("error") is None or isinstance(row.get("error"), str), "a string or null",
+               row.get("error"))
     return problems
 
 

@@ -17,9 +17,9 @@ from workbench.screens.steps import STEPS
 KEY_SCHEME = (
     ("1 … 6", "go to a step (a step that needs an earlier one says which)"),
     ("Esc", "leave the text field you are in; else stop what runs on the screen (analysis, build, "
-            "run, verify); else back one step"),
+            "run, verify, bench); else back one step"),
     ("Tab", "next field or pane (shift+Tab: previous); the focused one is outlined"),
-    ("Enter", "in a text field: the screen's main action (analyze, plan, generate, run or verify)"),
+    ("Enter", "in a text field: the screen's main action (analyze, plan, generate, run, verify or bench)"),
     ("ctrl+p", "the command palette: what applies now"),
     ("ctrl+s / ctrl+o", "save the session (~/.local/share/maestro/sessions/ by default) / open one"),
     ("e", "the NF in $EDITOR; analyzed again when it changed"),
@@ -27,7 +27,7 @@ KEY_SCHEME = (
     ("q", "quit (asks first when the session has unsaved work)"),
     ("letters", "one meaning everywhere: a analyze · o open · s shard · c replicate (copy per core) · "
                 "l lock · u undo an override · x explain · g generate · d diff · b build · r run · "
-                "v verify · f fields of one device"),
+                "v verify · m bench · w the run's or the bench's view · f fields of one device"),
 )
 
 

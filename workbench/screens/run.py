@@ -1,5 +1,12 @@
 """Step 6, Run: build the generated program, run or benchmark it, verify it.
 
+The bench (m) measures the session's plan with `codegen.bench`: one program
+per strategy the plan allows and per core count 1..N, each run for the
+seconds per point on the run's traffic, and the null NF in the same shape
+(the harness); its rows fill a table as they come and a chart draws Mpps
+against cores.  The body shows either the run's view (throughput, verdict)
+or the bench's (table, chart); w switches, a run or verify shows the run's.
+
 Each task runs in a thread worker that only posts messages: the build log
 line by line (`BuildLine`), the program's events (`RunEvent`; a stats event
 replaces a queued one) and the outcome (`Result`, which the app records in
@@ -11,6 +18,7 @@ screen or the app does the same, so no program is left behind.
 """
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import threading
 import time
@@ -26,15 +34,18 @@ from textual.message import Message
 from textual.widgets import Button, Input, Label, RichLog, Select, Static
 from textual.worker import Worker
 
+from analyses.plan_values import LOCK_KINDS, Plan
+from codegen.bench import bench
 from codegen.generator import GeneratedProgram
 from codegen.pipeline import Pipeline
 from codegen.program import cores_warning, run
 from codegen.traffic import PROFILES
 from codegen.traffic import generate as make_traffic
 from workbench.screens.load import display_path
-from workbench.screens.base import FLOWS, PACKETS, SECONDS, FieldError, StepScreen, parse_field
+from workbench.screens.base import CORES, FLOWS, PACKETS, SECONDS, FieldError, StepScreen, parse_field
 from workbench.screens.text_modal import ConfirmModal
 from workbench.session import Session
+from workbench.widgets.bench_view import BenchTable, ScalingChart
 from workbench.widgets.throughput import Throughput
 
 #: Traffic verify can generate (codegen.verify.make_traffic_for).
@@ -43,9 +54,28 @@ VERIFY_PROFILES = ("paths", *PROFILES)
 UNREACHED_SHOWN = 8
 LOG_TAIL = 40
 #: What the status says while a task is going.
-GOING = {"build": "building…", "run": "running…", "verify": "verifying…"}
+GOING = {"build": "building…", "run": "running…", "verify": "verifying…", "bench": "benchmarking…"}
 #: Fields whose Enter runs the program (built) or builds it (not built yet).
 RUN_FIELDS = ("run-flows", "run-packets", "run-seconds", "run-interval", "run-eal")
+#: Fields whose Enter starts the bench.
+BENCH_FIELDS = ("bench-cores", "bench-strategies", "bench-seconds")
+
+
+def cpu_has_rtm() -> bool:
+    """Whether this CPU has Intel RTM (a tm program refuses to start without it)."""
+    from codegen.program_bench import RTM
+
+    return RTM
+
+
+def bench_strategies(plan: Plan) -> list[str]:
+    """The bench strategies (codegen.bench.STRATEGIES) the plan allows: the
+    sequential program, the plan's own program strategy (shared-nothing, or
+    each lock kind when it locks), and transactions where the CPU has RTM."""
+    own = {"shared-nothing": ["sn"], "tm": ["tm"]}.get(plan.strategy) or [f"locks-{k}" for k in LOCK_KINDS]
+    if "tm" not in own and cpu_has_rtm():
+        own.append("tm")
+    return ["seq", *own]
 
 
 class RunScreen(StepScreen):
@@ -63,7 +93,22 @@ class RunScreen(StepScreen):
         Binding("v", "verify", "Verify", id="run.verify",
                 tooltip="Check the program is equivalent to the sequential NF on generated traffic "
                         "(Enter in the trace field does the same)"),
+        Binding("m", "bench", "Bench", id="run.bench",
+                tooltip="Benchmark the plan: a program per strategy and per core count 1..N on the run's "
+                        "traffic, seconds per point; a table fills row by row and a chart draws Mpps vs "
+                        "cores (Enter in a bench field does the same; Esc stops it)"),
+        Binding("w", "switch_view", "View", id="run.view",
+                tooltip="Switch the body between the run's view (throughput, verdict) and the bench's "
+                        "(table, scaling chart)"),
     ]
+
+    class BenchPoint(Message):
+        """A row the bench of task `run` just measured (a BenchRow as a dict)."""
+
+        def __init__(self, run: int, row: dict[str, Any]) -> None:
+            super().__init__()
+            self.run = run
+            self.row = row
 
     class BuildLine(Message):
         """A line of task `run`'s build log."""
@@ -109,6 +154,7 @@ class RunScreen(StepScreen):
         self.stopping = False
         self.started = 0.0
         self.shown_results: dict[str, Any] = {}
+        self.bench_rows: list[dict[str, Any]] = []
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="run-program")
@@ -117,6 +163,7 @@ class RunScreen(StepScreen):
             yield Button("Run", id="start", variant="success", compact=True)
             yield Button("Stop", id="stop", variant="error", disabled=True, compact=True)
             yield Button("Verify", id="verify", compact=True)
+            yield Button("Bench", id="bench", compact=True)
             yield Static("", id="run-status")
         with Container(id="run-form"):
             with Horizontal(id="run-options", classes="form-row"):
@@ -147,6 +194,18 @@ class RunScreen(StepScreen):
                 yield Input("", id="verify-trace", placeholder="pcap (optional)", compact=True,
                             tooltip="A trace of yours, checked too (coverage of all traces together); "
                                     "Enter verifies")
+            with Horizontal(id="bench-options", classes="form-row"):
+                yield Label("bench 1 to", classes="option-label")
+                yield Input("", id="bench-cores", compact=True,
+                            tooltip="The bench measures 1, 2, … up to this many cores (default: the plan's)")
+                yield Label("cores, strategies", classes="option-label")
+                yield Input("", id="bench-strategies", compact=True,
+                            tooltip="Comma-separated: those the plan allows (seq: the sequential program; "
+                                    "the plan's own; tm where the CPU has RTM)")
+                yield Label("s/point", classes="option-label")
+                yield Input("1", id="bench-seconds", compact=True,
+                            tooltip="Seconds each configuration runs (on the traffic, flows and packets "
+                                    "above); Enter benchmarks")
         yield Static("", id="run-error")
         # Wide: the log on the left, throughput and verdict on the right;
         # narrow: throughput on top, log and verdict side by side (app.tcss).
@@ -161,15 +220,35 @@ class RunScreen(StepScreen):
                 pane.border_title = "Verdict"
                 yield Static(Text("v: check equivalence with the sequential NF", style="dim"),
                              id="verdict")
+            table = BenchTable(id="bench-table", classes="pane")
+            table.border_title = "Bench"
+            yield table
+            chart = ScalingChart(id="bench-chart", classes="pane")
+            chart.border_title = "Scaling"
+            yield chart
 
     # --- following the session ---------------------------------------------
 
     def show_session(self, session: Session) -> None:
         program = session.program
         self._show_program(session, program)
+        self._show_bench_defaults(session)
         self._show_buttons()
         if self.busy is None:
             self._show_saved(session)
+
+    def _show_bench_defaults(self, session: Session) -> None:
+        """The bench fields, when empty: up to the plan's cores, every
+        strategy the plan allows."""
+        if session.plan is None:
+            return
+        with self.prevent(Input.Changed):
+            cores = self.query_one("#bench-cores", Input)
+            if not cores.value.strip():
+                cores.value = str(session.plan.cores)
+            strategies = self.query_one("#bench-strategies", Input)
+            if not strategies.value.strip():
+                strategies.value = ",".join(bench_strategies(session.plan))
 
     def _show_program(self, session: Session, program: GeneratedProgram | None) -> None:
         target = self.query_one("#run-program", Static)
@@ -194,6 +273,7 @@ class RunScreen(StepScreen):
         self.query_one("#build", Button).disabled = busy or session.program is None
         self.query_one("#start", Button).disabled = busy or not session.built
         self.query_one("#verify", Button).disabled = busy or session.program is None
+        self.query_one("#bench", Button).disabled = busy or session.program is None or session.plan is None
         self.query_one("#stop", Button).disabled = self.busy is None
         self.refresh_bindings()
 
@@ -203,7 +283,26 @@ class RunScreen(StepScreen):
             return None if self.busy is not None or self.session.program is None else True
         if action == "start":
             return None if self.busy is not None or not self.session.built else True
+        if action == "bench":
+            return None if self.busy is not None or self.session.program is None or self.session.plan is None \
+                else True
+        if action == "switch_view":  # shown once there is a bench to look at
+            return bool(self.bench_rows) or self.busy == "bench" or self.bench_view
         return super().check_action(action, parameters)
+
+    @property
+    def bench_view(self) -> bool:
+        """Whether the body shows the bench (table, chart) rather than the run."""
+        return self.query_one("#run-body").has_class("-bench")
+
+    def show_view(self, bench: bool) -> None:
+        """Show the bench's view (table, chart) or the run's (throughput, verdict)."""
+        self.query_one("#run-body").set_class(bench, "-bench")
+        self.refresh_bindings()
+
+    def action_switch_view(self) -> None:
+        """Switch between the run's view and the bench's."""
+        self.show_view(not self.bench_view)
 
     def can_stop(self) -> bool:
         return self.busy is not None and self.cancel is not None and not self.cancel.is_set()
@@ -213,6 +312,8 @@ class RunScreen(StepScreen):
         or build it first when it is not built."""
         if field.id == "verify-trace":
             self.action_verify()
+        elif field.id in BENCH_FIELDS:
+            self.action_bench()
         elif not self.session.built:
             self.notify("Not built yet: building it first (Enter again runs it).", timeout=4)
             self.action_build()
@@ -221,11 +322,14 @@ class RunScreen(StepScreen):
 
     def _show_saved(self, session: Session) -> None:
         """What a reopened session (or another screen) recorded."""
-        for stage in ("run", "verify"):
+        for stage in ("run", "verify", "bench"):
             doc = session.results.get(stage)
             if doc is self.shown_results.get(stage):
                 continue
             self.shown_results[stage] = doc
+            if stage == "bench":
+                self._show_saved_bench(doc)
+                continue
             if doc and doc.get("ok"):
                 self.call_after_refresh(self.query_one("#run-log", RichLog).write, saved_line(stage, doc))
             if stage == "run" and doc:
@@ -249,6 +353,30 @@ class RunScreen(StepScreen):
             if isinstance(eal, list) and all(isinstance(a, str) for a in eal):
                 self.query_one("#run-eal", Input).value = shlex.join(eal)
 
+    def _show_saved_bench(self, doc: Mapping[str, Any] | None) -> None:
+        """A recorded bench: its rows in the table and the chart, its
+        options in the fields, and the bench's view."""
+        rows = [dict(r) for r in (doc or {}).get("rows") or [] if isinstance(r, Mapping)] \
+            if doc and doc.get("ok") else []
+        self.bench_rows = rows
+        self.query_one(BenchTable).show_rows(rows)
+        self.query_one(ScalingChart).show_rows(rows)
+        if not rows:
+            self.show_view(False)
+            return
+        with self.prevent(Input.Changed):
+            cores = [c for c in doc.get("cores") or [] if isinstance(c, int) and not isinstance(c, bool)]
+            if cores:
+                self.query_one("#bench-cores", Input).value = str(max(cores))
+            strategies = [s for s in doc.get("strategies") or [] if isinstance(s, str)]
+            if strategies:
+                self.query_one("#bench-strategies", Input).value = ",".join(strategies)
+            seconds = doc.get("seconds")
+            if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+                self.query_one("#bench-seconds", Input).value = f"{seconds:g}"
+        self.call_after_refresh(self.query_one("#run-log", RichLog).write, bench_line(doc, rows))
+        self.show_view(True)
+
     async def _show_saved_run(self, doc: Mapping[str, Any]) -> None:
         throughput = self.query_one(Throughput)
         if throughput.last:
@@ -268,7 +396,7 @@ class RunScreen(StepScreen):
         if program is None:
             self.notify("Generate the program first (5).", severity="warning")
             return None
-        if not self._trusted(program, task):
+        if task != "bench" and not self._trusted(program, task):  # the bench builds programs of its own
             return None
         self.run += 1
         self.busy = task
@@ -276,6 +404,8 @@ class RunScreen(StepScreen):
         self.started = time.monotonic()
         self._show_error("")
         self.query_one("#run-status", Static).update(GOING.get(task, f"{task}…"))
+        if task != "build":
+            self.show_view(task == "bench")
         self._show_buttons()
         return self.run, program
 
@@ -406,6 +536,71 @@ class RunScreen(StepScreen):
             "config": result.config,
             "final": result.final, "stats": result.stats[-60:]}))
 
+    def _bench_options(self) -> dict[str, Any] | None:
+        """The bench's options (the run's traffic, flows and packets, and the
+        bench fields), or None (the problem is shown, naming the field)."""
+        options = self._options(run=False)
+        plan = self.session.plan
+        if options is None or plan is None:
+            return None
+        allowed = bench_strategies(plan)
+        try:
+            cores = parse_field("bench cores", self.query_one("#bench-cores", Input).value, CORES)
+            names = [n.strip() for n in self.query_one("#bench-strategies", Input).value.split(",") if n.strip()]
+            refused = [n for n in names if n not in allowed]
+            if refused or not names:
+                raise FieldError(f"strategies: {', '.join(refused) or 'none given'}: the plan allows "
+                                 f"{', '.join(allowed)}")
+            seconds = parse_field("s/point", self.query_one("#bench-seconds", Input).value, SECONDS)
+        except FieldError as exc:
+            self._show_error(str(exc))
+            return None
+        if seconds > 3600:
+            self._show_error("s/point: at most an hour (3600)")
+            return None
+        return {**options, "cores": list(range(1, cores + 1)), "strategies": list(dict.fromkeys(names)),
+                "seconds": seconds}
+
+    def action_bench(self) -> None:
+        """Benchmark the session's plan: each strategy on 1..N cores (see the module doc)."""
+        options = self._bench_options()
+        if options is None:
+            return
+        begun = self._begin("bench")
+        if begun is None:
+            return
+        run_id, _ = begun
+        session = self.session
+        self.bench_rows = []
+        self.query_one(BenchTable).show_rows([])
+        self.query_one(ScalingChart).show_rows([])
+        if warning := cores_warning(max(options["cores"])):
+            self.notify(warning, title="More cores than CPUs", severity="warning", timeout=8)
+        self.query_one("#run-log", RichLog).write(
+            f"bench {Path(session.nf or '').stem}: {', '.join(options['strategies'])} on 1 to "
+            f"{max(options['cores'])} cores, {options['packets']} {options['traffic']} packets over "
+            f"{options['flows']} flows, {options['seconds']:g} s a point, and the null NF in each shape (the harness)")
+        self.cancel = threading.Event()
+        self.stopping = False
+        self.worker = self.bench_worker(run_id, self.basis, session.nf, session.analysis, session.plan,
+                                        dict(session.settings.overrides), session.settings.strategy,
+                                        session.settings.nic, options, self.cancel)
+
+    @work(thread=True, exit_on_error=False, group="run", name="bench")
+    def bench_worker(self, run_id: int, basis, nf: str, analysis, plan: Plan, overrides: dict[str, str],
+                     strategy: str, nic: str, options: dict[str, Any], cancel: threading.Event) -> None:
+        """Benchmark in a thread; only posts messages.  `cancel` stops it
+        (the rows measured so far are kept)."""
+        rows = bench(nf, analysis, cores=options["cores"], strategies=options["strategies"],
+                     traffic=[options["traffic"]], seconds=options["seconds"], flows=options["flows"],
+                     packets=options["packets"], nic=nic, plan_strategy=strategy, overrides=overrides,
+                     capacity=plan.capacity, cancel=cancel,
+                     log=lambda line: self.post_message(self.BuildLine(run_id, line)),
+                     on_row=lambda row: self.post_message(self.BenchPoint(run_id, dataclasses.asdict(row))))
+        self.post_message(self.Result(run_id, "bench", basis, {
+            "ok": True, **options, "cancelled": cancel.is_set(),
+            "rows": [dataclasses.asdict(r) for r in rows]}))
+
     def action_stop(self) -> None:
         """Stop the running program (it exits cleanly and prints its totals),
         the build (make is stopped) or the verification."""
@@ -460,6 +655,19 @@ class RunScreen(StepScreen):
         if message.run == self.run:
             self.query_one("#run-log", RichLog).write(message.line)
 
+    def on_run_screen_bench_point(self, message: BenchPoint) -> None:
+        message.stop()
+        if message.run != self.run:
+            return
+        self.bench_rows.append(message.row)
+        self.query_one(BenchTable).add_bench_row(message.row)
+        self.query_one(ScalingChart).show_rows(self.bench_rows)
+        row = message.row
+        self.query_one("#run-status", Static).update(
+            f"benchmarking… {row.get('strategy')} on {row.get('cores')} core{'s' if row.get('cores') != 1 else ''}: "
+            + (f"{float(row['mpps']):.2f} Mpps" if row.get("mpps") else "failed"))
+        self.refresh_bindings()
+
     def on_run_screen_run_event(self, message: RunEvent) -> None:
         message.stop()
         if message.run != self.run:
@@ -504,6 +712,22 @@ class RunScreen(StepScreen):
                 log.write(f"verify, {one.get('traffic', '')}: {one.get('summary', '')}")
             self._end(Text("equivalent" if doc.get("equivalent") else "NOT equivalent",
                            style="green" if doc.get("equivalent") else "bold red"))
+        elif message.stage == "bench":
+            rows = doc.get("rows") or []
+            if not rows:  # stopped before a point was measured: nothing to record
+                message.stop()
+                log.write("bench stopped before any configuration was measured")
+                self._end(Text("bench stopped", style="yellow"))
+                return
+            self.shown_results["bench"] = doc
+            self.bench_rows = list(rows)
+            self.query_one(BenchTable).show_rows(rows)  # the final speedups
+            self.query_one(ScalingChart).show_rows(rows)
+            log.write(f"{'stopped' if doc.get('cancelled') else 'done'}: " + bench_line(doc, rows, saved=False))
+            self._end(Text(f"{'bench stopped' if doc.get('cancelled') else 'benched'}: "
+                           f"{len(rows)} point{'s' if len(rows) != 1 else ''}, best "
+                           f"{max((r.get('mpps') or 0.0) for r in rows):.2f} Mpps in {elapsed:.0f} s",
+                           style="yellow" if doc.get("cancelled") else "green"))
         # The app records the result in the session (the message bubbles on).
 
     def show_failure(self, worker: Worker, message: str) -> None:
@@ -537,7 +761,8 @@ class RunScreen(StepScreen):
     # --- buttons and leaving ------------------------------------------------
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {"build": self.action_build, "stop": self.action_stop, "verify": self.action_verify}
+        actions = {"build": self.action_build, "stop": self.action_stop, "verify": self.action_verify,
+                   "bench": self.action_bench}
         if event.button.id == "start":
             await self.action_start()
         elif event.button.id in actions:
@@ -561,6 +786,21 @@ def saved_line(stage: str, doc: Mapping[str, Any]) -> str:
     traces = [f"{t.get('traffic', '')}, {'equivalent' if t.get('equivalent') else 'NOT equivalent'} "
               f"({t.get('identical', 0)}/{t.get('packets', 0)} identical)" for t in doc.get("traces") or []]
     return "the session's verification: " + ("; ".join(traces) or str(doc.get("equivalent")))
+
+
+def bench_line(doc: Mapping[str, Any], rows: list[Mapping[str, Any]], saved: bool = True) -> str:
+    """The log's line for a bench: its points and the best of each strategy."""
+    best: dict[str, tuple[float, int]] = {}
+    for row in rows:
+        mpps, cores = row.get("mpps"), row.get("cores")
+        if isinstance(mpps, (int, float)) and isinstance(cores, int) and mpps > best.get(str(row.get("strategy")),
+                                                                                            (-1.0, 0))[0]:
+            best[str(row.get("strategy"))] = (float(mpps), cores)
+    points = f"{len(rows)} point{'s' if len(rows) != 1 else ''}"
+    summary = ", ".join(f"{name} {mpps:.2f} Mpps ({cores} core{'s' if cores != 1 else ''})"
+                        for name, (mpps, cores) in best.items())
+    return (f"{'the session' + chr(39) + 's bench: ' if saved else ''}{points} of {doc.get('traffic', '?')} traffic, "
+            f"{doc.get('seconds', 0):g} s each; best: {summary or 'none'}")
 
 
 def coverage_bar(reached: int, total: int, width: int = 20) -> Text:

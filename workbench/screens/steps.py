@@ -75,9 +75,9 @@ STEPS: tuple[Step, ...] = (
          "browse its files, highlighted, and what changed since the last generation",
          _needs_plan, lambda s: s.program is not None),
     Step("run", "Run", "Build, run and verify {nf}'s program", "6",
-         "build it (live log), run or benchmark it on the simulated NIC (or a real one with "
-         "EAL arguments) with live per-core throughput and drops, and check it is equivalent "
-         "to the sequential NF",
+         "build it (live log), run it on the simulated NIC (or a real one with EAL arguments) "
+         "with live per-core throughput and drops, check it is equivalent to the sequential NF, "
+         "and benchmark the plan on 1..N cores per strategy (a table and a scaling chart)",
          _needs_program, lambda s: bool((s.results.get("run") or {}).get("ok"))),
 )
 
