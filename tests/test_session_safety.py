@@ -35,6 +35,19 @@ def session_doc(**fields):
     ({"step": "nowhere"}, "step: expected one of load"),
     ({"results": {"generate": 5}}, "results.generate: expected an object"),
     ({"analysis": [1]}, "analysis: expected an object or null"),
+    ({"results": {"bench": {"ok": "yes"}}}, "results.bench.ok: expected true or false"),
+    ({"results": {"bench": {"ok": True, "rows": {"sn": 1}}}}, "results.bench.rows: expected a list of rows"),
+    ({"results": {"bench": {"ok": True, "cores": [1, 0], "strategies": ["sn", "yolo"], "seconds": -1}}},
+     "results.bench.cores: expected a list of integers in 1..64, got [1, 0]; results.bench.strategies: "
+     "expected a list of seq, sn"),
+    ({"results": {"bench": {"ok": True, "rows": [{"strategy": "sn", "cores": 1, "mpps": "fast",
+                                                  "per_core_mpps": [1, None],
+                                                  "per_core_latency_ns": [{"p50": "x"}]}, 7]}}},
+     "results.bench.rows[0].mpps: expected a number or null, got \"fast\"; "
+     "results.bench.rows[0].per_core_mpps: expected a list of numbers, got [1, null]; "
+     "results.bench.rows[0].per_core_latency_ns: expected a list of {p50, p99, p999} in ns"),
+    ({"results": {"bench": {"ok": True, "rows": [{"strategy": "yolo", "cores": 99, "speedup": True}]}}},
+     "results.bench.rows[0].strategy: expected one of seq, sn"),
 ])
 def test_each_bad_field_is_named(tmp_path, fields, words):
     path = tmp_path / "bad.session.json"
