@@ -94,6 +94,34 @@ def test_any_session_document_loads_or_names_its_problem(doc, settings_doc):
     assert 1 <= session.settings.cores <= 64 and isinstance(session.step, str)
 
 
+bench_rows = st.fixed_dictionaries({}, optional={
+    name: json_values | st.floats(allow_nan=True) for name in (
+        "strategy", "cores", "traffic", "mpps", "per_core_mpps", "speedup", "per_core_latency_ns",
+        "ns_per_packet", "harness_ns", "nf_ns", "error")})
+
+
+@fuzz
+@given(st.fixed_dictionaries({"ok": st.booleans() | json_values}, optional={
+    "cores": json_values, "strategies": json_values, "traffic": json_values, "seconds": json_values,
+    "cancelled": json_values, "rows": st.lists(bench_rows | json_values, max_size=4) | json_values}))
+def test_any_bench_result_loads_or_names_its_problem_and_shows(bench):
+    """A session's bench (results.bench) loads or is refused naming it; one
+    that loads fills the Run screen's table and chart without an error."""
+    from workbench.widgets.bench_view import ScalingChart, row_cells
+
+    try:
+        session = Session.from_json({"schema": 1, "kind": "maestro-session", "results": {"bench": bench}})
+    except SessionError as exc:
+        assert "results.bench" in str(exc)
+        return
+    doc = session.results["bench"]
+    rows = (doc.get("rows") or []) if doc["ok"] else []  # what the Run screen shows of it
+    for row in rows:
+        assert len(row_cells(row)) >= 9
+    chart = ScalingChart()
+    chart.show_rows(rows)
+
+
 plan_values = st.fixed_dictionaries({}, optional={
     "cores": json_values | st.integers(-2, 70), "strategy": json_values, "objects": json_values,
     "rss": json_values, "reta": json_values | st.lists(st.integers(-1, 3), max_size=8),
