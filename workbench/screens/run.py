@@ -155,6 +155,7 @@ class RunScreen(StepScreen):
         self.started = 0.0
         self.shown_results: dict[str, Any] = {}
         self.bench_rows: list[dict[str, Any]] = []
+        self.bench_plan: Plan | None = None  # the plan the bench fields were filled for
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="run-program")
@@ -238,17 +239,14 @@ class RunScreen(StepScreen):
             self._show_saved(session)
 
     def _show_bench_defaults(self, session: Session) -> None:
-        """The bench fields, when empty: up to the plan's cores, every
-        strategy the plan allows."""
-        if session.plan is None:
+        """The bench fields for a new plan: up to its cores, every strategy
+        it allows (a saved bench then puts back its own, _show_saved_bench)."""
+        if session.plan is None or session.plan is self.bench_plan:
             return
+        self.bench_plan = session.plan
         with self.prevent(Input.Changed):
-            cores = self.query_one("#bench-cores", Input)
-            if not cores.value.strip():
-                cores.value = str(session.plan.cores)
-            strategies = self.query_one("#bench-strategies", Input)
-            if not strategies.value.strip():
-                strategies.value = ",".join(bench_strategies(session.plan))
+            self.query_one("#bench-cores", Input).value = str(session.plan.cores)
+            self.query_one("#bench-strategies", Input).value = ",".join(bench_strategies(session.plan))
 
     def _show_program(self, session: Session, program: GeneratedProgram | None) -> None:
         target = self.query_one("#run-program", Static)
@@ -286,8 +284,8 @@ class RunScreen(StepScreen):
         if action == "bench":
             return None if self.busy is not None or self.session.program is None or self.session.plan is None \
                 else True
-        if action == "switch_view":  # shown once there is a bench to look at
-            return bool(self.bench_rows) or self.busy == "bench" or self.bench_view
+        if action == "switch_view":  # dimmed until there is a bench to look at
+            return True if self.bench_rows or self.busy == "bench" or self.bench_view else None
         return super().check_action(action, parameters)
 
     @property
