@@ -119,6 +119,16 @@ async def test_bad_input_is_refused_with_the_field_named(tmp_path, monkeypatch):
             assert error.display and words in static_text(error), (field, value, static_text(error))
             assert screen.busy is None and "run" not in app.session.results
             screen.query_one(f"#{field}", Input).value = good[field]
+        # The bench's fields (Enter benchmarks): the same, and strategies the plan does not allow.
+        for field, value, words in (("bench-cores", "0", "bench cores"), ("bench-cores", "many", "bench cores"),
+                                    ("bench-seconds", "nan", "s/point"), ("bench-seconds", "1e9", "s/point"),
+                                    ("bench-strategies", "sn,yolo", "strategies: yolo: the plan allows seq, sn"),
+                                    ("bench-strategies", " , ", "strategies: none given")):
+            kept = {"bench-cores": "2", "bench-seconds": "1", "bench-strategies": "seq,sn"}
+            await enter_in(pilot, field, value)
+            assert error.display and words in static_text(error), (field, value, static_text(error))
+            assert screen.busy is None and "bench" not in app.session.results
+            screen.query_one(f"#{field}", Input).value = kept[field]
         await enter_in(pilot, "verify-trace", "missing.pcap")
         assert "missing.pcap: no such file" in static_text(error) and screen.busy is None
 
