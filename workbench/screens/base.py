@@ -83,7 +83,7 @@ class StepScreen(Screen):
         Binding("escape", "leave_field", "Leave field", id="field.leave",
                 tooltip="Leave the text field (its value is kept) for the screen's main pane"),
         Binding("escape", "stop", "Stop", id="step.stop",
-                tooltip="Stop what runs on this screen (the analysis; the build, run or verification)"),
+                tooltip="Stop what runs on this screen (the analysis; the build, run, verification or bench)"),
     ]
 
     def compose(self) -> ComposeResult:
