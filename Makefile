@@ -6,7 +6,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev ccache
+DEBIAN_PACKAGES := gcc make pkg-config binutils libdpdk-dev
+#: Installed when apt can: program builds use ccache when it is there
+#: (codegen/program.py), and work without it.
+OPTIONAL_PACKAGES := ccache
 #: Only the program benchmark needs these (dpdk-testpmd, its ceiling).
 BENCH_PACKAGES := dpdk-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -16,6 +19,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 setup: system-packages $(STAMP)
 
 system-packages bench-packages: PACKAGES = $(if $(filter bench-packages,$@),$(BENCH_PACKAGES),$(DEBIAN_PACKAGES))
+system-packages bench-packages: OPTIONAL = $(if $(filter bench-packages,$@),,$(OPTIONAL_PACKAGES))
 system-packages bench-packages:
 	@missing=""; \
 	for p in $(PACKAGES); do \
@@ -26,6 +30,12 @@ system-packages bench-packages:
 	  $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
+	@for p in $(OPTIONAL); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$p 2>/dev/null || \
+	  { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$p; } || \
+	  echo "note: $$p could not be installed; builds run without it"; \
+	done
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
