@@ -17,6 +17,7 @@ try:
     import claripy
     import z3
     from angr.engines.vex.claripy import ccall
+    from claripy.backends import backend_z3
     from claripy.backends.backend_z3 import BackendZ3
 finally:
     logging.disable(logging.NOTSET)
@@ -33,6 +34,10 @@ def bit_vector_solver(ctx: z3.Context) -> z3.Solver:
     return z3.SolverFor("QF_BV", ctx=ctx)
 
 
+#: z3's "no timeout".
+_NO_LIMIT = 4294967295
+
+
 def _solver_without_introspection(self, timeout=None, max_memory=None):
     """claripy's BackendZ3.solver, minus the parameter-description query it
     makes on every call to choose the timeout option (about 5 ms each, a
@@ -45,14 +50,16 @@ def _solver_without_introspection(self, timeout=None, max_memory=None):
             solver.set(ctrl_c=False)  # z3 can install its SIGINT handler only there
     else:
         solver.reset()
-    if timeout is not None:
-        solver.set("timeout", timeout)
+        solver.set("random_seed", 0)  # a restart below may have changed it
+    solver.maestro_timeout = timeout
+    solver.set("timeout", _NO_LIMIT if timeout is None else timeout)
     if max_memory is not None:
         solver.set("max_memory", max_memory)
     return solver
 
 
 BackendZ3.solver = _solver_without_introspection
+
 # The replacement above always reuses the thread's solver, so claripy's
 # frontends must always re-add their constraints to it: the flag is read
 # from the environment only when claripy loads, and a program that imported
@@ -60,6 +67,36 @@ BackendZ3.solver = _solver_without_introspection
 # frontends that each believe it holds their own constraints (hhh: 5 paths
 # instead of 71, reported complete).
 claripy.backends.z3.reuse_z3_solver = True
+
+#: How long each try of a satisfiability check may take before z3 is
+#: restarted with another random seed (ms); the last try has the caller's limit.
+CHECK_TRIES_MS = (500, 2000, None)
+_claripy_solver_sat = backend_z3.z3_solver_sat
+
+
+def _solver_sat_with_restarts(solver, extra_constraints, occasion):
+    """claripy's z3_solver_sat, restarted when z3 is unlucky.  The same
+    check takes 0.02 s or 3-5 s depending on the state z3's SAT core is
+    in (NAT's checksum arithmetic: about one check in 300, 1-5 s of a
+    10-s analysis); a fresh start with another seed is almost always fast.
+    The answer is the same: only `unknown` from a try's time limit leads
+    to another try, and the last try has the caller's whole timeout."""
+    own = getattr(solver, "maestro_timeout", None) or _NO_LIMIT  # claripy's: 300 s
+    for attempt, limit in enumerate(CHECK_TRIES_MS):
+        solver.set("timeout", min(limit or own, own))
+        result = solver.check(extra_constraints)
+        if result != z3.unknown or solver.reason_unknown() not in ("timeout", "canceled") or limit is None:
+            break
+        assertions = solver.assertions()
+        solver.reset()
+        solver.set("random_seed", attempt + 1)
+        solver.add(assertions)
+    if result == z3.unknown:
+        return _claripy_solver_sat(solver, extra_constraints, occasion)  # raises its errors
+    return result == z3.sat
+
+
+backend_z3.z3_solver_sat = _solver_sat_with_restarts
 
 #: CRC-32C (Castagnoli), reflected: the polynomial of the x86 crc32 instruction.
 CRC32C_POLY = 0x82F63B78

@@ -372,7 +372,9 @@ def _path_summary(path: PathResult, call_sites: dict[int, tuple[str, str]]) -> E
 
 
 def _fixed_fields(path: PathResult, variables: set[str]) -> dict[str, int]:
-    """Packet fields of the frame (no options) the path allows one value of."""
+    """Packet fields of the frame (no options) that constraints on the field
+    alone hold to one value (words for the path's description; a field
+    fixed only through a hash or a key is left out)."""
     by_field: dict[str, dict[int, claripy.ast.BV]] = defaultdict(dict)
     for name in variables:
         if (found := byte_field(name)) and not name.startswith("l4_") and not found[0].startswith("pkt["):
@@ -382,7 +384,7 @@ def _fixed_fields(path: PathResult, variables: set[str]) -> dict[str, int]:
         if len(parts) != max(parts) + 1:
             continue  # only some bytes of the field
         value = claripy.Concat(*(parts[i] for i in sorted(parts))) if len(parts) > 1 else parts[0]
-        forced = path.forced(value)
+        forced = path.forced(value, own_constraints=True)
         if forced is not None:
             fixed[name] = forced
     return fixed

@@ -157,12 +157,46 @@ class PathResult:
             solver.add([backend.convert(c) for _, constraints in parts for c in constraints])
         return solver
 
-    def forced(self, expr: claripy.ast.BV) -> int | None:
+    def values(self, expr: claripy.ast.BV, limit: int) -> list[int]:
+        """Up to `limit` values `expr` may take on this path, ascending
+        (asking only the constraints that bear on its variables)."""
+        if not expr.symbolic:
+            return [expr.concrete_value]
+        backend = claripy.backends.z3
+        solver = self._component_solver(frozenset(expr.variables)) or bit_vector_solver(backend._context)
+        term = backend.convert(expr)
+        found: list[int] = []
+        solver.push()
+        try:
+            while len(found) < limit and solver.check() == z3.sat:
+                value = solver.model().eval(term, model_completion=True)
+                found.append(value.as_long())
+                solver.add(term != value)
+        finally:
+            solver.pop()
+        return sorted(found)
+
+    def forced(self, expr: claripy.ast.BV, *, own_constraints: bool = False) -> int | None:
         """The one value `expr` has on this path, or None when it may take
-        another (or the path has none)."""
+        another (or the path has none).  own_constraints: ask only the
+        constraints on `expr`'s variables alone (cheap: a field fixed by
+        `ipv4.proto == 6` is found without the hash arithmetic that joins
+        it to the other fields; a value forced only through other variables
+        is missed, never one wrongly claimed, as the path is satisfiable)."""
         if not expr.symbolic:
             return expr.concrete_value
-        solver = self._component_solver(frozenset(expr.variables))
+        variables = frozenset(expr.variables)
+        if own_constraints:
+            own = [c for c in self.constraints if c.variables and c.variables <= variables]
+            if not own:
+                return None
+            solver = self._solvers.get(("own", variables))
+            if solver is None:
+                backend = claripy.backends.z3
+                solver = self._solvers[("own", variables)] = bit_vector_solver(backend._context)
+                solver.add([backend.convert(c) for c in own])
+        else:
+            solver = self._component_solver(variables)
         if solver is None:
             return None  # nothing constrains it
         term = claripy.backends.z3.convert(expr)
@@ -566,24 +600,26 @@ def _length_checks(state: angr.SimState) -> int:
 def _summarise(index: int, state: angr.SimState, device, devices: int) -> PathResult:
     """Keep what a finished path did; the state itself is dropped."""
     output = state.regs.rax[31:0]
-    outputs = state.solver.eval_upto(output, 4)
     writes = {}
     for region, base, size in (("pkt", PACKET_ADDRESS, 128), ("l4", L4_ADDRESS, L4_BYTES)):
-        for offset in range(size):
-            value = state.memory.load(base + offset, 1, inspect=False, disable_actions=True)
+        whole = state.memory.load(base, size, inspect=False, disable_actions=True)
+        for offset, value in enumerate(whole.chop(8)):
             if not (value.op == "BVS" and value.args[0].startswith(f"{region}_{offset}_")):
                 writes[(region, offset)] = value
-    return PathResult(
+    path = PathResult(
         id=index,
-        devices=sorted(state.solver.eval_upto(device, devices + 1)),
+        devices=[],
         output=output,
-        outputs=[o - (1 << 32) if o >= 1 << 31 else o for o in outputs],
+        outputs=[],
         events=state.globals.get("events", ()),
         calls=state.globals.get("calls", ()),
         writes=writes,
         constraints=list(state.solver.constraints),
         stored=stored_values(state),
     )
+    path.devices = path.values(device, devices + 1)
+    path.outputs = [o - (1 << 32) if o >= 1 << 31 else o for o in path.values(output, 4)]
+    return path
 
 
 def _uninitialized(path: PathResult) -> list[str]:
