@@ -200,6 +200,8 @@ class Stats:
     warnings: list[str] = field(default_factory=list)
     complete: bool = True
     assumptions: list[str] = field(default_factory=list)
+    #: processes that explored at once (peak_rss_mb is the first one's)
+    processes: int = 1
 
 
 @dataclass(frozen=True)

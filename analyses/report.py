@@ -50,10 +50,11 @@ def analyze(
     budgets: Budgets = Budgets(),
     progress: ProgressCallback | None = None,
     cancel: Callable[[], bool] | None = None,
+    workers: int | None = None,
 ) -> Analysis:
-    """Analyze an NF (sample name or .c path) into its report."""
+    """Analyze an NF (sample name or .c path) into its report (workers: see explore)."""
     return build_report(explore(spec, opt=opt, defines=defines, budgets=budgets,
-                                progress=progress, cancel=cancel))
+                                progress=progress, cancel=cancel, workers=workers))
 
 
 def build_report(ex: Exploration) -> Analysis:
@@ -77,7 +78,7 @@ def build_report(ex: Exploration) -> Analysis:
         relations=_key_relations(ex) + _cell_relations(ex),
         packet_writes=[w for p in ex.paths if (w := _packet_write(p))],
         stats=Stats(len(ex.paths), round(ex.seconds, 3), round(ex.peak_rss_mb, 1),
-                    ex.warnings, ex.complete, list(ASSUMPTIONS) + notes),
+                    ex.warnings, ex.complete, list(ASSUMPTIONS) + notes, ex.processes),
         variables=[Variable(v.name, v.symbol, v.decl, v.size,
                             any(v.address <= slot < v.address + v.size for slot in ex.handle_slots))
                    for v in ex.variables],

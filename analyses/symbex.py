@@ -13,7 +13,11 @@ Stages (each named in progress reports and errors):
            watched (analyses/memory.py): the NF's own variables are state
            too.  When a path writes one, exploration starts again with that
            variable's content symbolic (what earlier packets left in it),
-           until no new variable is written.
+           until no new variable is written.  All states step together
+           until SUBTREES are active; each then grows alone (a subtree),
+           in forked worker processes where the machine has several CPUs
+           (analyses/forked.py), with the same paths, order and names as
+           in one process.
 
 Exploration stops at the first budget exceeded (seconds, paths, memory,
 blocks on one path, a loop over the packet's length), reporting what was
@@ -26,6 +30,7 @@ warning naming the cause and the source line.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import re
 import resource
@@ -39,6 +44,7 @@ from typing import Any, Callable, Mapping
 from analyses.angr_env import angr, bit_vector_solver, claripy, z3
 from cle.backends.symbol import SymbolType
 from analyses.errors import MaestroError
+from analyses.forked import can_fork, default_workers, run_split
 from analyses.nf_source import (
     BASE_CFLAGS,
     LIBC_ALLOWED,
@@ -130,6 +136,10 @@ class PathResult:
     _solver: object = None
     _components: list | None = None
     _solvers: dict = field(default_factory=dict)
+
+    def __getstate__(self) -> dict:
+        """Pickled without its solvers (z3 objects; made again when asked)."""
+        return {**self.__dict__, "_solver": None, "_components": None, "_solvers": {}}
 
     def solver(self) -> claripy.Solver:
         """A claripy solver holding the path condition (made once)."""
@@ -244,6 +254,8 @@ class Exploration:
     handle_slots: set[int] = field(default_factory=set)
     #: what it was made from: Analysis.inputs
     inputs: dict[str, Any] = field(default_factory=dict)
+    #: processes that explored at once (forked workers: SUBTREES)
+    processes: int = 1
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -291,8 +303,12 @@ def explore(
     progress: ProgressCallback | None = None,
     cancel: Callable[[], bool] | None = None,
     build_root: Path | None = None,
+    workers: int | None = None,
 ) -> Exploration:
-    """Compile, run nf_init, explore nf_process; see the module doc."""
+    """Compile, run nf_init, explore nf_process; see the module doc.
+    workers: processes exploring at once (default: $MAESTRO_ANALYSIS_WORKERS,
+    else the CPUs, at most 4; see SUBTREES)."""
+    workers = default_workers() if workers is None else workers
 
     started = time.perf_counter()
     nf = spec if isinstance(spec, NFSource) else resolve_nf(spec)
@@ -325,8 +341,8 @@ def explore(
                f"again, with what earlier packets leave in {', '.join(sorted(symbolic))}")
         watch = MemoryWatch(variables, slots, set(symbolic), _regions(project),
                             lambda address: _site_text(project, address))
-        paths, warnings, complete = _explore_paths(project, init_state, devices, watch, budgets,
-                                                   started, cancel, report)
+        paths, warnings, complete, processes = _explore_paths(
+            project, init_state, devices, model, watch, budgets, started, cancel, report, workers)
         if not complete or watch.written <= symbolic:
             break
         symbolic |= watch.written
@@ -353,53 +369,130 @@ def explore(
     inputs = {"source": build_key(nf.path, *local_headers(nf, defines)), "opt": opt,
               "defines": {str(k): str(v) for k, v in sorted((defines or {}).items())}}
     return Exploration(nf, devices, model, paths, call_sites, seconds, _peak_rss_mb(),
-                       warnings, complete, variables, watch.written, slots, inputs)
+                       warnings, complete, variables, watch.written, slots, inputs, processes)
 
 
-def _explore_paths(project: angr.Project, init_state: angr.SimState, devices: int,
+#: The exploration steps all states together until this many are active,
+#: then explores each of them (a subtree) on its own: in forked workers on
+#: a multi-core machine (analyses/forked.py), else one after the other.
+#: Either way the paths come out in the same order with the same names.
+SUBTREES = 12
+#: Each subtree numbers its fresh symbols from its own base, this far apart
+#: (the model's counter; vector cells are placed by it, below GLOBAL_CELL_BASE).
+SUBTREE_SPAN = 100_000
+
+
+@dataclass
+class _Walked:
+    """What stepping some states found: finished paths (not numbered yet),
+    warnings in the order they arose, the budget stop if one, the states
+    still active (when stepping stopped at a number of them), and what the
+    steps added to the model and the memory watch."""
+
+    paths: list[PathResult]
+    warnings: list[str]
+    stop: str | None = None
+    active: list = field(default_factory=list)
+    counter: int = 0
+    model_warnings: list[str] = field(default_factory=list)
+    key_cells_used: set[int] = field(default_factory=set)
+    written: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+
+
+def _explore_paths(project: angr.Project, init_state: angr.SimState, devices: int, model: Model,
                    watch: MemoryWatch, budgets: Budgets, started: float,
-                   cancel: Callable[[], bool] | None, report) -> tuple[list[PathResult], list[str], bool]:
-    """One exploration of nf_process: (paths, warnings, complete)."""
+                   cancel: Callable[[], bool] | None, report, workers: int
+                   ) -> tuple[list[PathResult], list[str], bool, int]:
+    """One exploration of nf_process: (paths, warnings, complete, the
+    processes that explored)."""
     state, device = _process_state(project, init_state, devices, watch)
-    paths: list[PathResult] = []
-    warnings: list[str] = []
+    limits = {"cancel": cancel, "paths": 0}
 
     def check(_state=None) -> None:
-        if cancel and cancel():
+        if limits["cancel"] and limits["cancel"]():
             raise _Stop("cancelled")
         if time.perf_counter() - started > budgets.seconds:
             raise _Stop(f"time budget of {budgets.seconds:g} s exceeded")
         if _current_rss_mb() > budgets.memory_mb:
             raise _Stop(f"memory budget of {budgets.memory_mb:g} MB exceeded")
 
+    def walk(states: list, until: int | None, shown: int) -> _Walked:
+        simgr = project.factory.simulation_manager(states)
+        found = _Walked([], [])
+        try:
+            while simgr.active and (until is None or len(simgr.active) < until):
+                check()
+                if exceeded := _exceeded(budgets, limits["paths"] + len(found.paths), simgr):
+                    raise _Stop(exceeded)
+                simgr.step()
+                found.paths += [_summarise(0, finished, device, devices) for finished in simgr.deadended]
+                simgr.drop(stash="deadended")
+                found.warnings += [f"incomplete: {_describe_error(project, e)}" for e in simgr.errored]
+                simgr.drop(stash="errored")
+                if simgr.unconstrained:
+                    found.warnings.append(f"incomplete: {len(simgr.unconstrained)} path(s) jumped to an "
+                                          "address the analysis cannot determine")
+                    simgr.drop(stash="unconstrained")
+                report("explore", shown + len(found.paths), len(simgr.active))
+        except _Stop as stop:
+            found.stop = str(stop)
+        found.active = list(simgr.active)
+        return found
+
+    def subtree(i: int) -> _Walked:
+        """Subtree i alone, its symbols numbered from its own base; what it
+        adds to the model and the watch is taken back out into the result,
+        so the merge below adds it in subtree order wherever it ran."""
+        model.counter = counter + (i + 1) * SUBTREE_SPAN
+        claripy.ast.base.var_counter = itertools.count(variables + (i + 1) * 10 * SUBTREE_SPAN)
+        before = (len(model.warnings), set(model.key_cells_used), set(watch.written), len(watch.problems))
+        found = walk([trunk.active[i]], None, len(trunk.paths))
+        found.counter = model.counter
+        found.model_warnings = model.warnings[before[0]:]
+        found.key_cells_used = model.key_cells_used - before[1]
+        found.written = watch.written - before[2]
+        found.problems = watch.problems[before[3]:]
+        del model.warnings[before[0]:], watch.problems[before[3]:]
+        model.key_cells_used.intersection_update(before[1])
+        watch.written.intersection_update(before[2])
+        found.active = []
+        return found
+
+    def quiet() -> None:  # a forked worker reports nothing and cannot be cancelled but by a kill
+        nonlocal report
+        report, limits["cancel"] = (lambda *args, **kwargs: None), None
+
     state.inspect.b("irsb", when=angr.BP_BEFORE, action=check)
     state.inspect.b("exit", when=angr.BP_BEFORE, action=_count_length_branch)
-    simgr = project.factory.simulation_manager(state)
-    try:
-        while simgr.active:
-            check()
-            if exceeded := _exceeded(budgets, len(paths), simgr):
-                raise _Stop(exceeded)
-            simgr.step()
-            for finished in simgr.deadended:
-                paths.append(_summarise(len(paths), finished, device, devices))
-                if uninitialized := _uninitialized(paths[-1]):
-                    warnings.append(f"path {paths[-1].id} uses uninitialized memory "
-                                    f"({', '.join(uninitialized)}): the NF reads something it never wrote")
-            simgr.drop(stash="deadended")
-            for errored in simgr.errored:
-                warnings.append(f"incomplete: {_describe_error(project, errored)}")
-            simgr.drop(stash="errored")
-            if simgr.unconstrained:
-                warnings.append(f"incomplete: {len(simgr.unconstrained)} path(s) jumped to an "
-                                "address the analysis cannot determine")
-                simgr.drop(stash="unconstrained")
-            report("explore", len(paths), len(simgr.active))
-    except _Stop as stop:
-        warnings.append(f"stopped: {stop}; the report holds the {len(paths)} paths finished before, "
+    trunk = walk([state], SUBTREES, 0)
+    limits["paths"] = len(trunk.paths)
+    counter, variables = model.counter, next(claripy.ast.base.var_counter)
+    parts = run_split(len(trunk.active), subtree, workers, in_child=quiet) if not trunk.stop else []
+    processes = min(workers, len(parts)) if parts and can_fork() else 1
+    claripy.ast.base.var_counter = itertools.count(variables + (len(parts) + 1) * 10 * SUBTREE_SPAN)
+    paths, warnings, stops = list(trunk.paths), list(trunk.warnings), [trunk.stop] if trunk.stop else []
+    for part in parts:
+        paths += part.paths
+        warnings += part.warnings
+        stops += [part.stop] if part.stop else []
+        model.counter = max(model.counter, part.counter)
+        model.warnings += part.model_warnings
+        model.key_cells_used |= part.key_cells_used
+        watch.written |= part.written
+        watch.problems += part.problems
+    for number, path in enumerate(paths):
+        path.id = number
+        if uninitialized := _uninitialized(path):
+            warnings.append(f"path {path.id} uses uninitialized memory "
+                            f"({', '.join(uninitialized)}): the NF reads something it never wrote")
+    if len(paths) > budgets.paths and not stops:
+        stops.append(f"path budget of {budgets.paths} exceeded")
+    if stops:
+        warnings.append(f"stopped: {stops[0]}; the report holds the {len(paths)} paths finished before, "
                         "and is incomplete")
-        return paths, warnings, False
-    return paths, warnings, not any(w.startswith("incomplete") for w in warnings)
+        return paths, warnings, False, processes
+    return paths, warnings, not any(w.startswith("incomplete") for w in warnings), processes
 
 
 def _regions(project: angr.Project) -> list[Region]:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from analyses.angr_env import claripy
+from analyses.angr_env import bit_vector_solver, claripy
 from analyses.coverage import Coverage, Observation, coverage
 from analyses.errors import MaestroError
 from analyses.fields import byte_field
@@ -149,6 +149,7 @@ class _Builder:
         self.time = 0
         self.outcomes: dict[tuple, tuple[bool, bool]] = {}
         self.solvers: dict[int, _PathSolver] = {}
+        self.mentions: dict[int, set[str]] = {}
 
     def path(self, path_id: int) -> PathResult:
         return self.by_id[path_id]
@@ -236,9 +237,8 @@ class _Builder:
         """(the path needs ret true, needs it false): worked out once per call."""
         key = (path.id, hash(ret))
         if key not in self.outcomes:
-            solver = path.solver()
-            self.outcomes[key] = (not solver.satisfiable(extra_constraints=[ret == 0]),
-                                  not solver.satisfiable(extra_constraints=[ret != 0]))
+            forced = path.forced(ret)
+            self.outcomes[key] = (forced is not None and forced != 0, forced == 0)
         return self.outcomes[key]
 
     def _bind(self, solver: "_PathSolver", call, state: RunState, path: PathResult,
@@ -288,17 +288,19 @@ class _Builder:
                     solver.add(claripy.Or(*(claripy.SGT(expiry.key, t) for t in stamps)))
                 else:
                     self.notes.append(f"{call.object} is full: paths that allocate in it are not reached")
-        elif call.function in ("expire_items_single_map", "dchain_expire_one_index") and call.key is not None:
+        elif call.function in ("expire_items_single_map", "dchain_expire_one_index") and call.key is not None \
+                and ret is not None and ret.args[0] in self._mentioned(path):
             stamps = list(state.chains.get(order, {}).values())[:256]
-            expired = [claripy.SGT(call.key, t) for t in stamps]
-            if call.function == "expire_items_single_map" and ret is not None:
+            if call.function == "expire_items_single_map":
+                # how many stamps lie below the threshold, as a chain of
+                # choices over the distinct stamps (no adders for z3)
                 count = claripy.BVV(0, 32)
-                for condition in expired:
-                    count = count + claripy.If(condition, claripy.BVV(1, 32), claripy.BVV(0, 32))
+                for below, stamp in enumerate(sorted(stamps), 1):
+                    count = claripy.If(claripy.SGT(call.key, stamp), claripy.BVV(below, 32), count)
                 solver.add(ret == count)
-            elif ret is not None:
-                solver.add(ret == (claripy.If(claripy.Or(*expired), claripy.BVV(1, 32), claripy.BVV(0, 32))
-                                   if expired else claripy.BVV(0, 32)))
+            else:
+                solver.add(ret == (claripy.If(claripy.SGT(call.key, min(stamps)), claripy.BVV(1, 32),
+                                              claripy.BVV(0, 32)) if stamps else claripy.BVV(0, 32)))
         elif call.function == "vector_borrow" and call.cell is not None and call.key is not None:
             cells = list(state.vectors.get(order, {}).items())
             width = call.cell.size()
@@ -309,6 +311,16 @@ class _Builder:
         elif call.function == "map_size" and ret is not None:
             solver.add(ret == len(state.maps.get(order, {})))
         return []
+
+    def _mentioned(self, path: PathResult) -> set[str]:
+        """Symbols the path's condition or its calls' keys use: a call
+        result outside them (an expiry count nothing tests) needs no binding."""
+        if path.id not in self.mentions:
+            names: set[str] = set()
+            for expr in (*path.constraints, *(c.key for c in path.calls if c.key is not None)):
+                names |= expr.variables
+            self.mentions[path.id] = names
+        return self.mentions[path.id]
 
     def create(self, need: tuple, state: RunState) -> list[TracePacket]:
         """Packets that create what a path needs (see the module doc)."""
@@ -473,7 +485,7 @@ class _PathSolver:
     def __init__(self, constraints) -> None:
         # claripy builds z3 terms in a context per thread (the workbench
         # solves in a worker thread): the solver must live in the same one
-        self.z3 = z3.Solver(ctx=claripy.backends.z3._context)
+        self.z3 = bit_vector_solver(claripy.backends.z3._context)
         self.base = list(constraints)
         self.z3.add([_to_z3(c) for c in self.base])
         self.constraints = list(self.base)
