@@ -16,7 +16,11 @@ Constraints over anything else (what an NF variable held, uninitialized
 memory) cannot be evaluated on a run and are left out: the path is then
 told apart by the rest of its condition, its state calls and its output.
 Bit-vector arithmetic is reproduced exactly (every operation masked to its
-width, signed operations through `sx`).
+width, signed operations through `sx`).  An expression whose subterms are
+shared many times over (a checksum folded from the same sums) is written
+with each shared subterm once, as `let(lambda: E0, lambda _s0: E1, ...,
+lambda _s0, _s1, ...: BODY)`: each function gets the values of the ones
+before it, and the last one's value is the expression's.
 
 `Condition` compiles such an expression after checking that it uses only
 these names and arithmetic, comparison and boolean operators: analysis
@@ -55,11 +59,57 @@ _RESULT = re.compile(r"^(?:[A-Za-z_][\w\[\].]*\.(?:found|value|index|expired|ret
                      r"checksum)_\d+_\d+_\d+$")
 
 
+#: Longest expression kept when its shared subterms are written once.
+MAX_SHARED_TEXT = 40000
+#: A subterm used more than once is named when its text is longer than this.
+SHARED_MIN_TEXT = 24
+
+
 def to_python(expr: claripy.ast.Base, results: set[str]) -> str:
     """The expression in the vocabulary of the module doc; `results`: the
     symbols bound from the run's call trace.  Unobservable otherwise."""
     cache: dict[int, str] = {}
-    return _translate(expr, results, cache)
+    try:
+        return _translate(expr, results, cache)
+    except Unobservable as exc:
+        if str(exc) != "too long":
+            raise
+    return _with_shared_terms(expr, results)
+
+
+def _with_shared_terms(expr: claripy.ast.Base, results: set[str]) -> str:
+    """The expression with each subterm it uses more than once written once
+    (the `let` form of the module doc)."""
+    uses: dict[int, int] = {}
+    order: list[claripy.ast.Base] = []  # each subterm after the ones it uses
+
+    def visit(e: claripy.ast.Base) -> None:
+        key = hash(e)
+        uses[key] = uses.get(key, 0) + 1
+        if uses[key] == 1:
+            for arg in e.args:
+                if isinstance(arg, claripy.ast.Base):
+                    visit(arg)
+            order.append(e)
+
+    visit(expr)
+    cache: dict[int, str] = {}
+    names: list[str] = []
+    steps: list[str] = []
+    for e in order[:-1]:
+        if uses[hash(e)] > 1 and e.op not in ("BVS", "BVV", "BoolV"):
+            text = _translate(e, results, cache)
+            if len(text) > SHARED_MIN_TEXT:
+                steps.append(f"lambda {', '.join(names)}: {text}" if names else f"lambda: {text}")
+                names.append(f"_s{len(names)}")
+                cache[hash(e)] = names[-1]
+    body = _translate(expr, results, cache)
+    if not names:
+        raise Unobservable("too long")
+    text = f"let({', '.join(steps)}, lambda {', '.join(names)}: {body})"
+    if len(text) > MAX_SHARED_TEXT:
+        raise Unobservable("too long")
+    return text
 
 
 def _translate(e: claripy.ast.Base, results: set[str], cache: dict[int, str]) -> str:
@@ -179,12 +229,23 @@ def _rev(value: int, width: int) -> int:
     return int.from_bytes(value.to_bytes(width // 8, "big"), "little")
 
 
-_HELPERS = {"sx": _sx, "shl": _shl, "udiv": _udiv, "urem": _urem, "rev": _rev}
+def _let(*steps: Callable[..., Any]) -> Any:
+    """Each step called with the values of the steps before it; the last one's value."""
+    values: list[Any] = []
+    for step in steps:
+        values.append(step(*values))
+    return values[-1]
+
+
+_HELPERS = {"sx": _sx, "shl": _shl, "udiv": _udiv, "urem": _urem, "rev": _rev, "let": _let}
 _NAMES = {"p", "q", "r", "length", "device", "time", *_HELPERS}
+#: Names of shared subterms (parameters of the `let` form's functions).
+_SHARED_NAME = re.compile(r"^_s\d+$")
 _NODES = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.Invert,
           ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.BitAnd, ast.BitOr, ast.BitXor, ast.LShift,
           ast.RShift, ast.FloorDiv, ast.Mod, ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt,
-          ast.GtE, ast.IfExp, ast.Call, ast.Name, ast.Load, ast.Subscript, ast.Constant)
+          ast.GtE, ast.IfExp, ast.Call, ast.Name, ast.Load, ast.Subscript, ast.Constant,
+          ast.Lambda, ast.arguments, ast.arg)
 
 
 @dataclass(frozen=True)
@@ -204,17 +265,23 @@ class Condition:
         for node in ast.walk(tree):
             if not isinstance(node, _NODES):
                 raise ValueError(f"{where}: {type(node).__name__} is not allowed in a path condition")
-            if isinstance(node, ast.Name) and node.id not in _NAMES:
+            if isinstance(node, ast.Name) and node.id not in _NAMES and not _SHARED_NAME.match(node.id):
                 raise ValueError(f"{where}: unknown name {node.id!r} in a path condition")
+            if isinstance(node, ast.arg) and (not _SHARED_NAME.match(node.arg) or node.annotation):
+                raise ValueError(f"{where}: parameter {node.arg!r} is not a shared subterm's name")
+            if isinstance(node, ast.arguments) and (node.vararg or node.kwarg or node.kwonlyargs
+                                                     or node.defaults or node.posonlyargs):
+                raise ValueError(f"{where}: only plain parameters are allowed in a path condition")
             if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in _HELPERS
                                                    and not node.keywords):
                 raise ValueError(f"{where}: only {', '.join(_HELPERS)} may be called in a path condition")
             if isinstance(node, ast.Constant) and not isinstance(node.value, (int, str)):
                 raise ValueError(f"{where}: constant {node.value!r} is not allowed in a path condition")
         code = compile(tree, where, "eval")
-        namespace = {"__builtins__": {}, **_HELPERS}
+        helpers = {"__builtins__": {}, **_HELPERS}
+        # the inputs are globals of the evaluation, so the `let` form's functions see them
         return cls(text, lambda p, q, r, length, device, time: eval(  # noqa: S307 - checked above
-            code, namespace, {"p": p, "q": q, "r": r, "length": length, "device": device, "time": time}))
+            code, {**helpers, "p": p, "q": q, "r": r, "length": length, "device": device, "time": time}))
 
     def __call__(self, packet: bytes, results: Mapping[str, int], device: int, time: int,
                  length: int | None = None) -> Any:

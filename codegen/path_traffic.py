@@ -150,6 +150,8 @@ class _Builder:
         self.outcomes: dict[tuple, tuple[bool, bool]] = {}
         self.solvers: dict[int, _PathSolver] = {}
         self.mentions: dict[int, set[str]] = {}
+        #: indexes offered to a path's index symbols in the solve under way
+        self.offered: dict[frozenset, list[int]] = {}
 
     def path(self, path_id: int) -> PathResult:
         return self.by_id[path_id]
@@ -216,6 +218,7 @@ class _Builder:
 
     def _solve(self, solver: "_PathSolver", path: PathResult, state: RunState, extra, device: int | None
                ) -> tuple[TracePacket | None, list[tuple]]:
+        self.offered = {}
         solver.add(list(extra))
         symbols = _inputs(path)
         if device is not None and "device" in symbols:
@@ -273,6 +276,7 @@ class _Builder:
             if needs_true:
                 if not allocated:
                     return [("index", call.object, call)]
+                self.offered[frozenset(call.key.variables)] = [a for a, _ in allocated[:CANDIDATES]]
                 solver.add(claripy.Or(*(claripy.And(call.key == a, alive(t)) for a, t in allocated[:CANDIDATES])))
             elif needs_false:
                 solver.add([claripy.Or(call.key != a, claripy.Not(alive(t))) for a, t in allocated[:AVOIDED]])
@@ -302,12 +306,19 @@ class _Builder:
                 solver.add(ret == (claripy.If(claripy.SGT(call.key, min(stamps)), claripy.BVV(1, 32),
                                               claripy.BVV(0, 32)) if stamps else claripy.BVV(0, 32)))
         elif call.function == "vector_borrow" and call.cell is not None and call.key is not None:
-            cells = list(state.vectors.get(order, {}).items())
+            cells = state.vectors.get(order, {})
             width = call.cell.size()
-            known = [claripy.And(call.key == i, call.cell == _value(c, width))
-                     for i, c in cells[:CANDIDATES] if len(c) * 8 == width]
-            others = claripy.And(*(call.key != i for i, _ in cells[:CANDIDATES]), call.cell == 0)
-            solver.add(claripy.Or(*known, others) if known else others)
+            # the cells at the indexes an earlier call of this packet was
+            # offered (a flow's index, then its key cell), else any
+            offered = self.offered.get(frozenset(call.key.variables))
+            picks = [i for i in offered if i in cells] if offered else list(cells)
+            if not offered:
+                self.rng.shuffle(picks)
+            options = [claripy.And(call.key == i, call.cell == _value(cells[i], width))
+                       for i in picks[:CANDIDATES] if len(cells[i]) * 8 == width]
+            if len(cells) <= FILL_LIMIT:  # a cell never written holds zeros
+                options.append(claripy.And(*(call.key != i for i in cells), call.cell == 0))
+            solver.add(claripy.Or(*options) if options else claripy.false())
         elif call.function == "map_size" and ret is not None:
             solver.add(ret == len(state.maps.get(order, {})))
         return []
