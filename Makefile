@@ -87,5 +87,8 @@ bench-plan: setup
 # sharded table holds its capacity per core, so once one fills the
 # shared-nothing program admits what the NF's one table refuses (verify
 # reports that difference; it is how sharding behaves at full tables).
+# Thresholds are lowered so that the paths past them take a few packets.
 verify-samples: setup
-	$(BIN)/python -m codegen.verify_bench -D bridge:BRIDGE_CAPACITY=4
+	$(BIN)/python -m codegen.verify_bench -D bridge:BRIDGE_CAPACITY=4 -D sbridge:SBRIDGE_CAPACITY=4 \
+		-D cl:CL_MAX_FLOWS=4 -D psd:PSD_THRESHOLD=4 \
+		-D hhh:HHH_LIMIT_16=6000 -D hhh:HHH_LIMIT_24=3000 -D hhh:HHH_LIMIT_32=1500
