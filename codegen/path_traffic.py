@@ -255,11 +255,14 @@ class _Builder:
             self.rng.shuffle(entries)
             key = call.key
             if needs_true:
-                options = [claripy.And(key == _value(k, key.size()), *( [call.out == v] if call.out is not None
-                                                                         and call.out.symbolic else []))
-                           for k, v in entries[:CANDIDATES] if len(k) * 8 == key.size()]
+                picked = [(k, v) for k, v in entries if len(k) * 8 == key.size()][:CANDIDATES]
+                bound = call.out is not None and call.out.symbolic
+                options = [claripy.And(key == _value(k, key.size()), *([call.out == v] if bound else []))
+                           for k, v in picked]
                 if not options:
                     return [("entry", call.object, call)]
+                if bound:  # the index the value is: later calls of the packet pick among these
+                    self.offered[frozenset(call.out.variables)] = [v for _, v in picked]
                 solver.add(claripy.Or(*options))
             elif needs_false:
                 solver.add([key != _value(k, key.size()) for k, _ in entries[:AVOIDED] if len(k) * 8 == key.size()])
@@ -274,6 +277,9 @@ class _Builder:
                 return claripy.Not(claripy.SGT(expiry.key, stamp)) if expiry else claripy.true()
 
             if needs_true:
+                offered = self.offered.get(frozenset(call.key.variables))
+                if offered is not None:  # an index a map value names: those the map offered
+                    allocated = [(a, t) for a, t in allocated if a in set(offered)] or allocated
                 if not allocated:
                     return [("index", call.object, call)]
                 self.offered[frozenset(call.key.variables)] = [a for a, _ in allocated[:CANDIDATES]]
