@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from analyses.angr_env import angr, claripy
-from analyses.procedures import CELL_BASE, Event, condition_variables
+from analyses.procedures import CELL_BASE, CELL_END, Event, condition_variables
 from analyses.variables import Variable
 
 #: Cells of variables reached through a symbolic index.
-GLOBAL_CELL_BASE = 0x30_0000_0000
+GLOBAL_CELL_BASE = CELL_END
 GLOBAL_CELL_STRIDE = 0x1_0000
 #: Addresses at or above this are angr's stack.
 STACK_FLOOR = 0x7FF0_0000_0000

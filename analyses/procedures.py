@@ -32,6 +32,10 @@ INIT_VECTOR_BASE = 0x10_0000_0000
 INIT_VECTOR_STRIDE = 0x1000_0000
 CELL_BASE = 0x20_0000_0000
 CELL_STRIDE = 0x1_0000
+#: Where vector cells end (the NF variables' cells follow: memory.py).
+CELL_END = 0x30_0000_0000
+#: How far the model's counter may go (it places each vector cell).
+COUNTER_LIMIT = (CELL_END - CELL_BASE) // CELL_STRIDE - 1
 
 #: Capacities the state library accepts (codegen/runtime/state/*.c).
 MAX_CAPACITY = 1 << 30
@@ -401,6 +405,8 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             cells = dict(self.state.globals.get("cells", {}))
             key = (owner.handle, hash(index))
             if key not in cells:
+                if model.counter + 1 >= COUNTER_LIMIT:
+                    raise angr.errors.SimValueError("more vector cells on one path than the analysis places")
                 address = CELL_BASE + CELL_STRIDE * (model.counter + 1)
                 content = model.fresh(owner, "cell", 8 * owner.elem_size)
                 self.state.memory.store(address, content)

@@ -59,6 +59,7 @@ from analyses.nf_source import (
 from analyses.memory import GLOBAL_CELL_BASE, MemoryWatch, Region, stored_values
 from analyses.procedures import (
     CELL_BASE,
+    COUNTER_LIMIT,
     Call,
     MODELLED,
     ContractViolation,
@@ -378,8 +379,9 @@ def explore(
 #: Either way the paths come out in the same order with the same names.
 SUBTREES = 12
 #: Each subtree numbers its fresh symbols from its own base, this far apart
-#: (the model's counter; vector cells are placed by it, below GLOBAL_CELL_BASE).
-SUBTREE_SPAN = 100_000
+#: at most (the model's counter, which also places vector cells: all bases
+#: stay below COUNTER_LIMIT, so the span shrinks when there are many subtrees).
+SUBTREE_SPAN = 20_000
 
 
 @dataclass
@@ -444,7 +446,7 @@ def _explore_paths(project: angr.Project, init_state: angr.SimState, devices: in
         """Subtree i alone, its symbols numbered from its own base; what it
         adds to the model and the watch is taken back out into the result,
         so the merge below adds it in subtree order wherever it ran."""
-        model.counter = counter + (i + 1) * SUBTREE_SPAN
+        model.counter = counter + (i + 1) * span
         claripy.ast.base.var_counter = itertools.count(variables + (i + 1) * 10 * SUBTREE_SPAN)
         before = (len(model.warnings), set(model.key_cells_used), set(watch.written), len(watch.problems))
         found = walk([trunk.active[i]], None, len(trunk.paths))
@@ -468,6 +470,7 @@ def _explore_paths(project: angr.Project, init_state: angr.SimState, devices: in
     trunk = walk([state], SUBTREES, 0)
     limits["paths"] = len(trunk.paths)
     counter, variables = model.counter, next(claripy.ast.base.var_counter)
+    span = min(SUBTREE_SPAN, (COUNTER_LIMIT - counter) // (len(trunk.active) + 1))
     parts = run_split(len(trunk.active), subtree, workers, in_child=quiet) if not trunk.stop else []
     processes = min(workers, len(parts)) if parts and can_fork() else 1
     claripy.ast.base.var_counter = itertools.count(variables + (len(parts) + 1) * 10 * SUBTREE_SPAN)
