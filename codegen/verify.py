@@ -502,9 +502,29 @@ def verify_program(program, analysis: Analysis, trace: list[TracePacket], *, def
     first = verdict.first_difference
     if first is not None and (why := _full_table(analysis, program, reached.taken.get(first["index"], []))):
         first = {**first, "why": why}
+    elif first is not None and order is not None and program.lock == "maestro" \
+            and (late := time_goes_back(trace, order, first["index"])) is not None:
+        first = {**first, "why": (f"the cores committed packet {late} after a packet stamped later; maestro "
+                                  "locks expire each core's entries of a shared chain locally, so expiry can "
+                                  "happen in another order than in the sequential NF (--locks object or "
+                                  "global is exact)")}
     verdict = replace(verdict, reference_coverage=reached, first_difference=first,
                       parallel_coverage=coverage(analysis, observations(sent, in_trace_order(parallel, sent))))
     return verdict, ran.final
+
+
+def time_goes_back(trace: list[TracePacket], order: list[int], until: int) -> int | None:
+    """The first packet (trace index) committed, in `order`, after one with
+    a later timestamp, up to packet `until`; None when time never goes back."""
+    latest = None
+    for index in order:
+        stamp = trace[index].time_ns
+        if latest is not None and stamp < latest:
+            return index
+        latest = stamp if latest is None else max(latest, stamp)
+        if index == until:
+            break
+    return None
 
 
 def sharded_objects(plan: Mapping[str, Any]) -> set[str]:

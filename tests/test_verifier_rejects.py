@@ -17,7 +17,7 @@ from codegen.reference import NF_DROP
 from codegen.trace import TracePacket
 from codegen.traffic import generate as traffic
 from codegen.verify import (Binding, compare, fix_l4_checksum, in_trace_order, parallel_results,
-                            readdress, reference_in_order, serial_order, verify_program)
+                            readdress, reference_in_order, serial_order, time_goes_back, verify_program)
 from tests.nf_helpers import LAN, MS, UDP, WAN, pkt
 
 FIXTURES = Path(__file__).parent / "fixtures" / "analysis"
@@ -276,3 +276,12 @@ def test_a_nat_whose_wan_key_sends_replies_to_another_core_is_caught(tmp_path, m
     verdict, _ = verify_program(program, analysis, requests + replies)
     assert not verdict.equivalent and verdict.first_difference["device"] == WAN, verdict.to_json()
     assert "sequential output 0, parallel drop" in verdict.first_difference["what"]
+
+
+def test_a_serial_order_whose_time_goes_back_is_named():
+    """Maestro locks expire core-locally: a difference after the cores
+    committed a packet behind a later-stamped one is explained by that."""
+    trace = [TracePacket(0, t, b"\0" * 60) for t in (10, 20, 30, 40)]
+    assert time_goes_back(trace, [0, 1, 2, 3], 3) is None
+    assert time_goes_back(trace, [0, 2, 1, 3], 3) == 1  # 1 (t=20) committed after 2 (t=30)
+    assert time_goes_back(trace, [0, 2, 1, 3], 2) is None  # nothing went back before packet 2
