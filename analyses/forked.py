@@ -76,8 +76,7 @@ def run_split(count: int, work: Callable[[int], R], workers: int,
                 _child(tasks, work, in_child, write)
             os.close(write)
             children.append((worker, pid, read))
-        while (i := _next_task(tasks)) is not None:
-            results[i] = work(i)
+        results.update(_take_tasks(tasks, work))
         while children:
             worker, pid, read = children[0]
             with os.fdopen(read, "rb") as pipe:
@@ -102,9 +101,14 @@ def run_split(count: int, work: Callable[[int], R], workers: int,
 _TASK_BYTES = 4
 
 
-def _next_task(tasks: int) -> int | None:
-    data = os.read(tasks, _TASK_BYTES)
-    return int.from_bytes(data, "little") if data else None
+def _take_tasks(tasks: int, work) -> dict:
+    """Task number -> work's result, for each task taken from the pipe
+    until none is left."""
+    done = {}
+    while data := os.read(tasks, _TASK_BYTES):
+        i = int.from_bytes(data, "little")
+        done[i] = work(i)
+    return done
 
 
 def _child(tasks: int, work, in_child, write: int) -> None:
@@ -114,10 +118,7 @@ def _child(tasks: int, work, in_child, write: int) -> None:
     try:
         if in_child:
             in_child()
-        done = {}
-        while (i := _next_task(tasks)) is not None:
-            done[i] = work(i)
-        data = pickle.dumps(("ok", done))
+        data = pickle.dumps(("ok", _take_tasks(tasks, work)))
     except BaseException:  # noqa: BLE001  (everything goes back to the parent)
         data = pickle.dumps(("error", traceback.format_exc()))
         code = 1

@@ -175,17 +175,7 @@ class PathResult:
             return [expr.concrete_value]
         backend = claripy.backends.z3
         solver = self._component_solver(frozenset(expr.variables)) or bit_vector_solver(backend._context)
-        term = backend.convert(expr)
-        found: list[int] = []
-        solver.push()
-        try:
-            while len(found) < limit and solver.check() == z3.sat:
-                value = solver.model().eval(term, model_completion=True)
-                found.append(value.as_long())
-                solver.add(term != value)
-        finally:
-            solver.pop()
-        return sorted(found)
+        return sorted(_enumerate(solver, backend.convert(expr), limit)[0])
 
     def forced(self, expr: claripy.ast.BV, *, own_constraints: bool = False) -> int | None:
         """The one value `expr` has on this path, or None when it may take
@@ -210,16 +200,24 @@ class PathResult:
             solver = self._component_solver(variables)
         if solver is None:
             return None  # nothing constrains it
-        term = claripy.backends.z3.convert(expr)
-        solver.push()
-        try:
-            if solver.check() != z3.sat:
-                return None
+        found, exhausted = _enumerate(solver, claripy.backends.z3.convert(expr), 2)
+        return found[0] if len(found) == 1 and exhausted else None
+
+
+def _enumerate(solver: z3.Solver, term, limit: int) -> tuple[list[int], bool]:
+    """Up to `limit` values of `term` under the solver's constraints (each
+    excluded in turn, in a scope), and whether no other is left (the last
+    check said unsat, not unknown)."""
+    found: list[int] = []
+    solver.push()
+    try:
+        while len(found) < limit and (result := solver.check()) == z3.sat:
             value = solver.model().eval(term, model_completion=True)
+            found.append(value.as_long())
             solver.add(term != value)
-            return value.as_long() if solver.check() == z3.unsat else None
-        finally:
-            solver.pop()
+        return found, len(found) < limit and result == z3.unsat
+    finally:
+        solver.pop()
 
 
 def _components(constraints) -> list[tuple[frozenset[str], list]]:

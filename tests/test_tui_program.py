@@ -42,6 +42,19 @@ async def generate(app, pilot) -> None:
     await settle(app, pilot)
 
 
+def fw_on_decide() -> Workbench:
+    """The workbench on fw's saved analysis, at Decide with 2 cores."""
+    session = Session(nf="fw", analysis=fixture("fw"), settings=PlanSettings(cores=2), step="decide")
+    return Workbench(session=session, keymap_path=None)
+
+
+async def to_run(app, pilot) -> RunScreen:
+    """Go to Run (6) and wait for it."""
+    await pilot.press("6")
+    await until(pilot, lambda: isinstance(app.screen, RunScreen))
+    return app.screen
+
+
 async def task(app, pilot, key: str, stage: str, timeout: float = 60) -> None:
     """Press `key` on Run and wait until its task ended and `stage` is recorded."""
     screen = app.screen
@@ -65,16 +78,13 @@ async def short_run(app, pilot) -> RunScreen:
 @pytest.mark.asyncio
 async def test_failing_build_shows_the_compiler_error_and_app_stays_usable(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    session = Session(nf="fw", analysis=fixture("fw"), settings=PlanSettings(cores=2), step="decide")
-    app = Workbench(session=session, keymap_path=None)
+    app = fw_on_decide()
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.session.plan is not None, what="the plan")
         await generate(app, pilot)
         config = app.session.program.directory / "config.c"
         config.write_text(config.read_text() + "\nint broken = ;\n")
-        await pilot.press("6")
-        await until(pilot, lambda: isinstance(app.screen, RunScreen))
-        screen = app.screen
+        screen = await to_run(app, pilot)
         await task(app, pilot, "b", "build")
         assert not app.session.built and app.session.results["build"]["ok"] is False
         error = static_text(screen.query_one("#run-error", Static))
@@ -95,8 +105,7 @@ async def test_failing_build_shows_the_compiler_error_and_app_stays_usable(tmp_p
         gen.query_one("#gen-files", OptionList).highlighted = files_listed(gen).index("config.c")
         await pilot.pause()
         assert "-int broken = ;" in gen.query_one("#gen-view", Static).content.code
-        await pilot.press("6")
-        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        await to_run(app, pilot)
         await task(app, pilot, "b", "build")
         assert app.session.built
         assert not screen.query_one("#run-error", Static).display
@@ -145,9 +154,7 @@ async def test_tm_run_without_rtm_says_why(tmp_path, monkeypatch):
         await pilot.pause()
         await generate(app, pilot)
         assert app.session.program.strategy == "tm"
-        await pilot.press("6")
-        await until(pilot, lambda: isinstance(app.screen, RunScreen))
-        screen = app.screen
+        screen = await to_run(app, pilot)
         await task(app, pilot, "b", "build")
         screen.query_one("#run-seconds", Input).value = "1"
         await task(app, pilot, "r", "run")
@@ -238,14 +245,11 @@ async def test_sigterm_stops_the_run_shows_its_final_line_and_saves_the_session(
     import subprocess
 
     monkeypatch.chdir(tmp_path)
-    session = Session(nf="fw", analysis=fixture("fw"), settings=PlanSettings(cores=2), step="decide")
-    app = Workbench(session=session, keymap_path=None)
+    app = fw_on_decide()
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.session.plan is not None, what="the plan")
         await generate(app, pilot)
-        await pilot.press("6")
-        await until(pilot, lambda: isinstance(app.screen, RunScreen))
-        screen = app.screen
+        screen = await to_run(app, pilot)
         await task(app, pilot, "b", "build")
         screen.query_one("#run-seconds", Input).value = "60"
         screen.query_one("#run-interval", Input).value = "0.3"
