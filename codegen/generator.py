@@ -237,7 +237,7 @@ def _context(source: NFSource, plan: Mapping[str, Any], analysis: Analysis, stra
     cores = 1 if strategy == "seq" else int(plan["cores"])
     objects = _objects(plan, analysis, strategy)
     shared_variables = _shared_variables(plan, strategy)
-    keys, key_len, rss_l4 = _rss(plan, analysis.devices)
+    keys, key_len, rss_l4 = rss_config(plan, analysis.devices)
     reta = [int(c) for c in plan.get("reta") or [0]]
     if strategy == "seq":
         reta = [0] * len(reta)
@@ -417,7 +417,7 @@ def _per_core(entry: Mapping[str, Any], obj, decision: str) -> int:
     return per_core
 
 
-def _rss(plan: Mapping[str, Any], devices: int) -> tuple[list[list[int]], int, list[int]]:
+def rss_config(plan: Mapping[str, Any], devices: int) -> tuple[list[list[int]], int, list[int]]:
     """Per device: key bytes (padded to 52), the key length, whether L4 ports are hashed."""
     keys, lengths, l4 = [], set(), []
     for device in range(devices):

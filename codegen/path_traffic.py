@@ -16,6 +16,12 @@ in rounds, with the sequential NF as the judge:
    path will look up; for an allocated index, a packet that allocates one;
    for a full table, as many allocating packets as the table has room
    (when that is a few hundred: lower the capacity with -D otherwise);
+   a table each core of the parallel program has its own instance of (a
+   sharded table) must not fill then: a round begins after a pause that
+   expires every entry when one is half full, and a batch stops before a
+   packet that would find it full.  Its full-table paths come last: after
+   such a pause, every packet lands on one core (RSS as the plan sets it:
+   codegen/rss_queue.py), so that core's table and the NF's fill together;
 4. a path whose packet was sent but took another path usually waits for a
    count to pass a threshold (a sketch's estimate, a counter in an NF
    variable): later rounds repeat its packet, 64 times, then 256, 1024...,
@@ -40,7 +46,7 @@ import dpkt
 import z3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Collection, Mapping
 
 from analyses.angr_env import bit_vector_solver, claripy
 from analyses.coverage import Coverage, Observation, coverage
@@ -65,6 +71,12 @@ AVOIDED = 32
 #: A table is filled to reach its "full" paths when it has at most this much room.
 FILL_LIMIT = 512
 
+#: Tries at a packet that lands on the core the one-core phase uses.
+CORE_TRIES = 12
+#: Why a table of `per_core` is not filled when the cores are not known.
+PER_CORE_NOTE = "each core of the program has its own instance (which core a packet reaches is not known)"
+EXPIRIES = ("expire_items_single_map", "dchain_expire_one_index")
+
 _PKT = re.compile(r"^pkt_(\d+)_")
 _L4 = re.compile(r"^l4_(\d+)_")
 
@@ -78,6 +90,8 @@ class PathTraffic:
     coverage: Coverage
     rounds: int
     notes: list[str] = field(default_factory=list)
+    #: a pause after which every entry of the NF's tables has expired (ns)
+    quiet_ns: int = STEP_NS
 
 
 def path_traffic(
@@ -91,55 +105,92 @@ def path_traffic(
     analysis: Analysis | None = None,
     progress: Callable[[str], None] | None = None,
     no_fill: Mapping[str, str] | None = None,
+    per_core: Collection[str] = (),
+    queue_of: Callable[[int, bytes], int] | None = None,
     seconds: float = 60.0,
 ) -> PathTraffic:
     """A trace reaching every path it can (see the module doc).  `paths`/
     `analysis`: an exploration already made (else the NF is explored).
-    no_fill: objects whose tables must not be filled, with why (a sharded
-    table fills per core in the parallel program, not as the NF's one);
-    seconds: solving stops after this long (the notes say so)."""
+    no_fill: tables never filled, with why; per_core: tables each core of
+    the program has its own instance of, with the NF's capacity (a sharded
+    table): their full-table paths are driven last, all on one core
+    (`queue_of(device, frame)`: the core the program gives a frame), after
+    a pause that expires every entry, so that core's table and the NF's one
+    fill together (without queue_of they are not driven); seconds: solving
+    stops after this long (the notes say so)."""
     source = nf if isinstance(nf, NFSource) else resolve_nf(nf)
     if paths is None or analysis is None:
         exploration = explore(source, defines=defines)
         paths, analysis = exploration.paths, build_report(exploration)
-    builder = _Builder(source, analysis, paths, defines, random.Random(seed), dict(no_fill or {}))
-    packets: list[TracePacket] = []
-    given_up: dict[tuple[int, int], int] = {}
-    notes: list[str] = []
-    done = 0
-    started = time.perf_counter()
-    for done in range(1, rounds + 1):
-        if time.perf_counter() - started > seconds:
-            notes.append(f"stopped after {done - 1} rounds: the {seconds:g} s budget of traffic generation")
-            break
-        cov, state = builder.replay(packets)
-        missed = sorted((p, d) for d, ids in cov.missed().items() for p in ids)
-        if progress:
-            progress(f"round {done}: {cov.summary()}")
-        todo = [t for t in missed if given_up.get(t, 0) < 6]
-        if not todo or len(packets) >= max_packets:
-            break
-        batch = builder.round([(p, d, given_up.get((p, d), 0)) for p, d in todo], state,
-                              max_packets - len(packets), started + seconds)
-        for t in todo:
-            given_up[t] = given_up.get(t, 0) + 1
-        if not batch:
-            break
-        packets += batch[: max_packets - len(packets)]
+    unfilled = {**{t: PER_CORE_NOTE for t in per_core}, **dict(no_fill or {})}
+    builder = _Builder(source, analysis, paths, defines, random.Random(seed), unfilled, queue_of)
+    deadline = time.perf_counter() + seconds
+    periods = expiry_periods(paths)
+    last = builder.needs_full(set(per_core)) if queue_of else {}
+    if queue_of:  # those tables must not fill before the one-core phase
+        builder.guarded = {t: periods[t] for t in per_core if t in periods}
+    packets, done = builder.rounds([], rounds, max_packets, deadline, progress, skip=set(last))
     cov, _ = builder.replay(packets)
+    tail = {(p, d) for d, ids in cov.missed().items() for p in ids if p in last}
+    if tail and packets and len(packets) < max_packets:
+        tables = set().union(*(last[p] for p, _ in tail))
+        if not tables <= set(periods):
+            builder.notes.append(f"{', '.join(sorted(tables - set(periods)))} never expire: their full-table "
+                                 "paths are not driven on one core (each core's table fills at its own moment)")
+        else:
+            # a copy of the last packet, on its core, once every entry expired:
+            # from there that core's tables and the NF's ones hold the same
+            builder.core = queue_of(packets[-1].device, packets[-1].data)
+            builder.time += max(periods.values()) + STEP_NS
+            packets.append(TracePacket(packets[-1].device, builder.time, packets[-1].data))
+            builder.guarded = {}
+            for table in sorted(tables):
+                builder.unfilled.pop(table, None)
+            if progress:
+                progress(f"full tables on core {builder.core}: {', '.join(sorted(tables))}")
+            packets, more = builder.rounds(packets, rounds, max_packets, deadline, progress,
+                                           only={p for p, _ in tail})
+            done += more
+    cov, _ = builder.replay(packets)
+    notes = []
     for device, ids in cov.missed().items():
         for p in ids:
             notes.append(f"path {p} not reached on device {device}: {cov.described[p]}")
-    return PathTraffic(packets, analysis, cov, done, notes + list(dict.fromkeys(builder.notes)))
+    quiet = max(periods.values(), default=0) + STEP_NS
+    return PathTraffic(packets, analysis, cov, done, notes + list(dict.fromkeys(builder.notes)), quiet)
+
+
+def expiry_periods(paths: list[PathResult]) -> dict[str, int]:
+    """table -> how long an entry lives untouched (ns): `now - key` of the
+    NF's expiry calls, where that is a constant."""
+    periods: dict[str, int] = {}
+    for path in paths:
+        now = _inputs(path).get("time")
+        for call in path.calls:
+            if now is not None and call.key is not None and call.function in EXPIRIES:
+                period = claripy.simplify(now - call.key)
+                if not period.symbolic and call.object not in periods:
+                    periods[call.object] = claripy.backends.concrete.convert(period).value
+    return periods
 
 
 class _Builder:
     """Solves paths against the state of the trace so far."""
 
     def __init__(self, source: NFSource, analysis: Analysis, paths: list[PathResult],
-                 defines: Mapping[str, object] | None, rng: random.Random, no_fill: dict[str, str]):
+                 defines: Mapping[str, object] | None, rng: random.Random, unfilled: dict[str, str],
+                 queue_of: Callable[[int, bytes], int] | None = None):
         self.source, self.analysis, self.defines, self.rng = source, analysis, defines, rng
-        self.no_fill = no_fill
+        #: tables not to fill, with why
+        self.unfilled = unfilled
+        self.queue_of = queue_of
+        #: the core every packet must land on (None: any)
+        self.core: int | None = None
+        #: tables the trace must not fill (each core has its own), with
+        #: how long their entries live: a round starts after a pause that
+        #: expires them all when one is half full, and a batch stops before
+        #: a packet that would find one full
+        self.guarded: dict[str, int] = {}
         self.by_id = {p.id: p for p in paths}
         allocated = sorted((o for o in analysis.objects if o.allocated), key=lambda o: o.order)
         self.order = {o.name: o.order for o in allocated}
@@ -153,8 +204,70 @@ class _Builder:
         #: indexes offered to a path's index symbols in the solve under way
         self.offered: dict[frozenset, list[int]] = {}
 
-    def path(self, path_id: int) -> PathResult:
-        return self.by_id[path_id]
+    def rounds(self, packets: list[TracePacket], rounds: int, max_packets: int, deadline: float,
+               progress: Callable[[str], None] | None, skip: set[int] = frozenset(),
+               only: set[int] | None = None) -> tuple[list[TracePacket], int]:
+        """`packets` and up to `rounds` rounds more aimed at the paths not
+        reached (those of `only`, else all but `skip`); how many ran."""
+        packets, given_up, done = list(packets), {}, 0
+        for done in range(1, rounds + 1):
+            if time.perf_counter() > deadline:
+                self.notes.append(f"stopped after {done - 1} rounds: the budget of traffic generation")
+                break
+            cov, state = self.replay(packets)
+            if self.room(state) * 2 < self.least_capacity() and packets:
+                self.time += max(self.guarded.values()) + STEP_NS
+                packets.append(TracePacket(packets[-1].device, self.time, packets[-1].data))
+                cov, state = self.replay(packets)
+            missed = sorted((p, d) for d, ids in cov.missed().items() for p in ids
+                            if (p in only if only is not None else p not in skip))
+            if progress:
+                progress(f"round {done}: {cov.summary()}")
+            todo = [t for t in missed if given_up.get(t, 0) < 6]
+            if not todo or len(packets) >= max_packets:
+                break
+            batch = self.round([(p, d, given_up.get((p, d), 0)) for p, d in todo], state,
+                               max_packets - len(packets), deadline)
+            for t in todo:
+                given_up[t] = given_up.get(t, 0) + 1
+            batch = self.unfilling(packets, batch[: max_packets - len(packets)])
+            if not batch:
+                break
+            packets += batch
+        return packets, done
+
+    def unfilling(self, packets: list[TracePacket], batch: list[TracePacket]) -> list[TracePacket]:
+        """`batch` up to its first packet that finds a guarded table full."""
+        full = set(self.needs_full(set(self.guarded)))
+        if not full or not batch:
+            return batch
+        taken = self.replay(packets + batch)[0].taken
+        for i in range(len(batch)):
+            if full & set(taken.get(len(packets) + i, ())):
+                return batch[:i]
+        return batch
+
+    def needs_full(self, tables: set[str]) -> dict[int, set[str]]:
+        """Paths that need some of `tables` full: path id -> those tables."""
+        found: dict[int, set[str]] = {}
+        for path in self.by_id.values():
+            for call in path.calls:
+                if call.function == "dchain_allocate_new_index" and call.object in tables \
+                        and call.ret is not None and self._outcome(path, call.ret)[1]:
+                    found.setdefault(path.id, set()).add(call.object)
+        return found
+
+    def room(self, state: RunState) -> int:
+        """The fewest free entries among the guarded tables."""
+        return min((self.objects[t].capacity - len(state.chains.get(self.order[t], {}))
+                    for t in self.guarded), default=1 << 62)
+
+    def least_capacity(self) -> int:
+        return min((self.objects[t].capacity for t in self.guarded), default=1 << 62)
+
+    def on_core(self, packet: TracePacket) -> bool:
+        """Whether the packet lands on the core the phase uses (any: True)."""
+        return self.core is None or self.queue_of(packet.device, packet.data) == self.core
 
     def replay(self, packets: list[TracePacket]) -> tuple[Coverage, RunState]:
         run = run_reference(self.source, packets, defines=self.defines, calls=True,
@@ -181,7 +294,8 @@ class _Builder:
                 continue
             batch.append(packet)
             if tries and not needs:
-                batch += self.repeat(packet, min(64 * 4 ** (tries - 1), max((budget - len(batch)) // 2, 0)))
+                copies = self.repeat(packet, min(64 * 4 ** (tries - 1), max((budget - len(batch)) // 2, 0)))
+                batch += [p for p in copies if self.on_core(p)]
             if any(c.function == "nf_checksum" for c in path.calls):
                 batch.append(_with_checksums(packet))
         return batch
@@ -208,8 +322,12 @@ class _Builder:
         """A packet taking `path` (arriving on `device`) from `state` (None
         when unsatisfiable), and what the state lacks for it."""
         solver = self._solver(path)
-        with solver.scope():
-            return self._solve(solver, path, state, extra, device)
+        for _ in range(1 if self.core is None else CORE_TRIES):
+            with solver.scope():
+                packet, needs = self._solve(solver, path, state, extra, device)
+            if packet is None or self.on_core(packet):
+                return packet, needs
+        return None, needs
 
     def _solver(self, path: PathResult) -> "_PathSolver":
         if path.id not in self.solvers:
@@ -298,7 +416,7 @@ class _Builder:
                     solver.add(claripy.Or(*(claripy.SGT(expiry.key, t) for t in stamps)))
                 else:
                     self.notes.append(f"{call.object} is full: paths that allocate in it are not reached")
-        elif call.function in ("expire_items_single_map", "dchain_expire_one_index") and call.key is not None \
+        elif call.function in EXPIRIES and call.key is not None \
                 and ret is not None and ret.args[0] in self._mentioned(path):
             stamps = list(state.chains.get(order, {}).values())[:256]
             if call.function == "expire_items_single_map":
@@ -361,8 +479,8 @@ class _Builder:
             return []
         if kind == "full":
             room = need[2]
-            if obj in self.no_fill:
-                self.notes.append(f"{obj}'s full-table paths are not driven: {self.no_fill[obj]}")
+            if obj in self.unfilled:
+                self.notes.append(f"{obj}'s full-table paths are not driven: {self.unfilled[obj]}")
                 return []
             if room > FILL_LIMIT:
                 self.notes.append(f"{obj} holds {self.objects[obj].capacity} entries, too many to fill: its "
@@ -381,11 +499,16 @@ class _Builder:
 
     def _key_wanted(self, call, path: PathResult):
         """The key a lookup of `path` will use, with the packet solved freely."""
-        with self._solver(path).scope() as solver:
-            if not solver.satisfiable():
-                return None
-            self._prefer(solver, _inputs(path), self._base_frame())
-            return claripy.BVV(solver.eval(call.key, 1)[0], call.key.size())
+        solver = self._solver(path)
+        for _ in range(1 if self.core is None else CORE_TRIES):
+            with solver.scope():
+                if not solver.satisfiable():
+                    return None
+                base = self._base_frame()
+                self._prefer(solver, _inputs(path), base)
+                if self.on_core(self._packet(solver, _inputs(path), base, path)):
+                    return claripy.BVV(solver.eval(call.key, 1)[0], call.key.size())
+        return None
 
     def _paths_calling(self, function: str, obj: str) -> list[PathResult]:
         """Paths that make `function` on `obj` and return it success."""
@@ -537,8 +660,7 @@ class _PathSolver:
 
 def _expiry_before(earlier, chain: str):
     """The last expiry of `chain` among a path's earlier calls (None: none)."""
-    expiries = [c for c in earlier if c.function in ("expire_items_single_map", "dchain_expire_one_index")
-                and c.object == chain and c.key is not None]
+    expiries = [c for c in earlier if c.function in EXPIRIES and c.object == chain and c.key is not None]
     return expiries[-1] if expiries else None
 
 

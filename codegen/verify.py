@@ -63,7 +63,7 @@ ALLOWED = {
     "the same flow, as the network would address them; the output is the same and only those "
     "fields differ",
 }
-#: Why the tables of sharded objects are not filled by verification traffic.
+#: Why the NF's table and a sharded one can fill at different moments.
 PER_CORE_TABLES = ("in the parallel program each core has its own instance with the NF's capacity, so "
                    "it fills at another moment than the sequential NF's one table")
 #: Why a locks/tm run is compared with the reference in its commit order.
@@ -534,7 +534,7 @@ def sharded_objects(plan: Mapping[str, Any]) -> set[str]:
 
 def full_sharded_tables(analysis: Analysis, plan: Mapping[str, Any]) -> dict[int, str]:
     """Paths that need a table the plan shards to be full: path id -> the
-    table (path traffic does not fill those: PER_CORE_TABLES)."""
+    table (path traffic fills those only on one core: PER_CORE_TABLES)."""
     sharded = sharded_objects(plan)
     return {path.id: call.object for path in analysis.paths for call in reversed(path.calls)
             if call.function == "dchain_allocate_new_index" and call.outcome == 0 and call.object in sharded}
@@ -564,24 +564,32 @@ def make_traffic_for(kind: str, *, nf, analysis: Analysis, plan: dict[str, Any],
                      defines=None, flows: int = 200, packets: int = 5000, seed: int = 1,
                      path_seconds: float = 60.0) -> Traffic:
     """The trace of one traffic kind: "paths" (driven down every explored
-    path it can, codegen/path_traffic.py, then `packets` packets of the
-    sessions profile), a profile of codegen/traffic.py, or a pcap/pcapng
-    file (a path).  Tables the plan shards are not filled by path traffic:
-    each core has its own."""
+    path it can, codegen/path_traffic.py, then, once every entry expired,
+    `packets` packets of the sessions profile), a profile of
+    codegen/traffic.py, or a pcap/pcapng file (a path).  Tables the plan
+    shards are filled by path traffic last, on one core (each core has its
+    own); not at all where the plan divides their capacity among cores."""
     from codegen.path_traffic import path_traffic
+    from codegen.rss_queue import queue_function
     from codegen.trace import read_trace
     from codegen.traffic import PROFILES
     from codegen.traffic import generate as make_traffic
 
     if kind == "paths":
-        sharded = dict.fromkeys(sharded_objects(plan), PER_CORE_TABLES)
+        divided = {o["name"]: o["per_core_capacity"] for o in plan.get("objects", [])
+                   if o.get("decision") == "shard" and o.get("per_core_capacity", 0) not in (0, o.get("capacity"))}
         generated = path_traffic(nf, defines=defines, seed=seed,
                                  paths=exploration.paths if exploration else None,
-                                 analysis=analysis if exploration else None, no_fill=sharded,
-                                 seconds=path_seconds)
+                                 analysis=analysis if exploration else None,
+                                 no_fill={name: f"each core's instance holds {size} entries, so it fills at "
+                                          "another moment than the sequential NF's one table"
+                                          for name, size in divided.items()},
+                                 per_core=sharded_objects(plan) - set(divided),
+                                 queue_of=queue_function(plan, analysis.devices), seconds=path_seconds)
         trace = generated.packets
         if packets:
-            trace = trace + _after(make_traffic("sessions", flows, packets, seed=seed), trace)
+            trace = trace + _after(make_traffic("sessions", flows, packets, seed=seed), trace,
+                                   generated.quiet_ns)
         return Traffic("paths", trace, generated.notes)
     if kind in PROFILES:
         return Traffic(kind, make_traffic(kind, flows, packets, seed=seed, devices=analysis.devices))
@@ -710,7 +718,7 @@ def verify_nf(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "m
                      "traffic_notes": sent.notes}
 
 
-def _after(extra: list[TracePacket], trace: list[TracePacket]) -> list[TracePacket]:
-    """`extra` shifted to start after the last packet of `trace`."""
-    start = max((p.time_ns for p in trace), default=0) + 1_000
+def _after(extra: list[TracePacket], trace: list[TracePacket], pause: int = 1_000) -> list[TracePacket]:
+    """`extra` shifted to start `pause` ns after the last packet of `trace`."""
+    start = max((p.time_ns for p in trace), default=0) + pause
     return [TracePacket(p.device, p.time_ns + start, p.data) for p in extra]

@@ -12,6 +12,7 @@ from analyses.planner import plan
 from analyses.toeplitz import toeplitz_hash
 from codegen.generator import GenerateError, generate
 from codegen.program import BuildError, RunError, build, run
+from codegen.rss_queue import queue_function
 from codegen.traffic import generate as traffic
 from codegen.verify import verify_nf, verify_program
 FIXTURES = Path(__file__).parent / "fixtures" / "analysis"
@@ -48,10 +49,12 @@ def test_simulated_nic_assigns_queues_exactly_as_toeplitz(tmp_path):
     dump = tmp_path / "assignment.txt"
     run(program, packets=packets, once=True, dump_assignment=dump)
     reta = doc["reta"]
+    queue_of = queue_function(doc, 2)
     checked = 0
     for line, packet in zip(dump.read_text().splitlines(), packets):
         index, device, hash_text, reta_index, queue = line.split()
         d = packet.data
+        assert int(queue) == queue_of(int(device), d), index  # the Python twin path traffic uses
         ipv4 = len(d) >= 34 and d[12:14] == b"\x08\x00" and d[14] >> 4 == 4 and d[14] & 15 >= 5
         if hash_text.startswith("-"):  # not hashed (non-IPv4, runt, bad IHL): queue 0
             assert not ipv4 and queue == "0"

@@ -15,7 +15,8 @@ from codegen.path_traffic import path_traffic
 from codegen.program import build
 from codegen.trace import read_trace, write_pcapng
 from codegen.traffic import generate as traffic
-from codegen.verify import prepare, sharded_objects, verify_program
+from codegen.rss_queue import queue_function
+from codegen.verify import full_sharded_tables, prepare, sharded_objects, verify_program, verify_traffics
 from workbench.cli import main as maestro
 
 
@@ -34,6 +35,28 @@ def test_path_traffic_reaches_every_fw_path_but_the_full_table():
 def test_a_small_capacity_reaches_the_full_table_too():
     generated = path_traffic("fw", defines={"FW_CAPACITY": 4}, seed=3)
     assert generated.coverage.complete(), generated.notes
+
+
+def test_a_sharded_table_is_filled_on_one_core(tmp_path):
+    """fw's flow table is sharded: each core has its own, which fills at
+    another moment than the NF's one.  Path traffic keeps the table from
+    filling until the end, then pauses until every flow expired and fills it
+    with flows of one core, so that core's table and the NF's fill together:
+    the full-table paths are reached and the program is equivalent on them."""
+    prepared = prepare("fw", defines={"FW_CAPACITY": "64"}, out_dir=tmp_path / "fw")
+    [(sent, verdict, _)] = verify_traffics(prepared, ["paths"], packets=0)
+    assert verdict.equivalent, verdict.to_json()
+    cov = verdict.reference_coverage
+    assert cov.complete(), sent.notes
+    full = full_sharded_tables(prepared.analysis, prepared.plan)
+    assert full and set(full) <= set(cov.reached[0])
+    times = [p.time_ns for p in sent.packets]
+    pause = max(range(1, len(times)), key=lambda i: times[i] - times[i - 1])
+    assert times[pause] - times[pause - 1] > 10_000_000_000  # FW_EXPIRATION_TIME
+    queue = queue_function(prepared.plan, prepared.analysis.devices)
+    assert len({queue(p.device, p.data) for p in sent.packets[pause:]}) == 1
+    assert len(sent.packets) - pause > 64  # the fill
+    assert len({queue(p.device, p.data) for p in sent.packets[:pause]}) == 2  # spread before
 
 
 def test_nat_is_verified_on_its_wan_translation(tmp_path):
