@@ -73,7 +73,9 @@ class Call:
     address, and what it returned: `ret` (the return value), `out` (the
     value written through its out-pointer: a map value, an index) and, for
     vector_borrow, `cell` (the content of the borrowed cell); `key`: what
-    it was called with (a map key, an index, an expiry time)."""
+    it was called with (a map key, an index, an expiry time, a hash);
+    `args`: its other arguments where traffic needs them (the chain of
+    alive backends of a consistent-hashing lookup)."""
 
     function: str
     object: str
@@ -82,6 +84,7 @@ class Call:
     out: Any = None
     cell: Any = None
     key: Any = None
+    args: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -201,12 +204,12 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
                 raise angr.errors.SimValueError(f"{self.display_name}: a size argument is symbolic")
             return self.state.solver.eval(value)
 
-        def called(self, owner: ObjectInfo | None, ret=None, out=None, cell=None, key=None) -> None:
+        def called(self, owner: ObjectInfo | None, ret=None, out=None, cell=None, key=None, args=()) -> None:
             """Note this call and what it returned on the path (Call)."""
             if model.phase != "process":
                 return
             call = Call(self.display_name, owner.name if owner else "", self.call_address(),
-                        _bits(ret), _bits(out), cell, key)
+                        _bits(ret), _bits(out), cell, key, args)
             self.state.globals["calls"] = self.state.globals.get("calls", ()) + (call,)
 
         def record(self, owner: ObjectInfo, op: str, key=None, **extra) -> None:
@@ -528,7 +531,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             found = _bool(model, self.state, chain, "found")
             chosen = _index(model, self.state, chain, "chosen", self.int_arg(backends))
             self.store_int(chosen_out, chosen)
-            self.called(table, found, chosen)
+            self.called(table, found, chosen, key=hash_, args=(chain.name,))
             return found
 
     # ---- sketches ----

@@ -27,7 +27,9 @@ in rounds, with the sequential NF as the judge:
    variable): later rounds repeat its packet, 64 times, then 256, 1024...,
    one copy in three with a new L4 source port (a new flow between the
    same addresses, for counters of flows), one in three with a new
-   destination port (for counters of ports, as a scan).
+   destination port (for counters of ports, as a scan); odd tries send the
+   copies in the same nanosecond (a burst: a token bucket emptied with no
+   time to refill), even ones a step apart.
 
 Bytes the condition leaves free come from a well-formed frame with random
 addresses, ports and MACs, so that packets spread over the cores the way
@@ -129,7 +131,9 @@ def path_traffic(
     last = builder.needs_full(set(per_core)) if queue_of else {}
     if queue_of:  # those tables must not fill before the one-core phase
         builder.guarded = {t: periods[t] for t in per_core if t in periods}
-    packets, done = builder.rounds([], rounds, max_packets, deadline, progress, skip=set(last))
+    # the one-core phase gets a quarter of the time and packets
+    packets, done = builder.rounds([], rounds, max_packets * 3 // 4 if last else max_packets,
+                                   deadline - seconds / 4 if last else deadline, progress, skip=set(last))
     cov, _ = builder.replay(packets)
     tail = {(p, d) for d, ids in cov.missed().items() for p in ids if p in last}
     if tail and packets and len(packets) < max_packets:
@@ -227,7 +231,7 @@ class _Builder:
             if not todo or len(packets) >= max_packets:
                 break
             batch = self.round([(p, d, given_up.get((p, d), 0)) for p, d in todo], state,
-                               max_packets - len(packets), deadline)
+                               max_packets - len(packets), deadline, packets)
             for t in todo:
                 given_up[t] = given_up.get(t, 0) + 1
             batch = self.unfilling(packets, batch[: max_packets - len(packets)])
@@ -278,32 +282,64 @@ class _Builder:
         return coverage(self.analysis, observed), run.state
 
     def round(self, todo: list[tuple[int, int, int]], state: RunState, budget: int,
-              deadline: float) -> list[TracePacket]:
+              deadline: float, packets: list[TracePacket] = ()) -> list[TracePacket]:
         """One packet per (path, device, tries so far), and the packets that
         set up what it needs; repeated when an earlier try did not reach it.
+        Paths whose state had to be set up are solved again once it is (the
+        trace so far, `packets`, and the set-up packets replayed).  A packet
+        that needs time to pass (an expiry) goes at the end of the round, so
+        the paths solved after it still find the entries it lets expire.
         Stops at `deadline` (time.perf_counter)."""
         batch: list[TracePacket] = []
+        late: list[list[TracePacket]] = []
+        pending: list[tuple[int, int, int]] = []
+        copies_left = [budget // 4]  # repeats of a round share a quarter of the room
+
+        def emit(path_id: int, device: int, tries: int, state: RunState, setup: bool) -> None:
+            path = self.by_id[path_id]
+            before = self.time
+            packet, needs = self.solve(path, state, device=device)
+            if needs and setup:
+                for need in needs:
+                    batch.extend(self.create(need, state))
+                pending.append((path_id, device, tries))
+                return
+            if packet is None:
+                return
+            group = [packet]
+            if tries and not needs:
+                copies = self.repeat(packet, min(64 * 4 ** (tries - 1), copies_left[0]), burst=tries % 2 == 1)
+                copies_left[0] -= len(copies)
+                group += [p for p in copies if self.on_core(p)]
+            if any(c.function == "nf_checksum" for c in path.calls):
+                group.append(_with_checksums(packet))
+            if packet.time_ns > before + STEP_NS and not needs:
+                late.append(group)
+                self.time = before
+            else:
+                batch.extend(group)
+
         for path_id, device, tries in todo:
             if time.perf_counter() > deadline or len(batch) >= budget:
                 break
-            path = self.by_id[path_id]
-            packet, needs = self.solve(path, state, device=device)
-            for need in needs:
-                batch += self.create(need, state)
-            if packet is None:
-                continue
-            batch.append(packet)
-            if tries and not needs:
-                copies = self.repeat(packet, min(64 * 4 ** (tries - 1), max((budget - len(batch)) // 2, 0)))
-                batch += [p for p in copies if self.on_core(p)]
-            if any(c.function == "nf_checksum" for c in path.calls):
-                batch.append(_with_checksums(packet))
+            emit(path_id, device, tries, state, setup=True)
+        if pending and time.perf_counter() < deadline:
+            state = self.replay(list(packets) + batch)[1]
+            for path_id, device, tries in pending:
+                if time.perf_counter() > deadline or len(batch) >= budget:
+                    break
+                emit(path_id, device, tries, state, setup=False)
+        for group in sorted(late, key=lambda g: g[0].time_ns):
+            shift = max(0, self.time + STEP_NS - group[0].time_ns)
+            batch += [TracePacket(p.device, p.time_ns + shift, p.data) for p in group]
+            self.time = batch[-1].time_ns
         return batch
 
-    def repeat(self, first: TracePacket, count: int) -> list[TracePacket]:
+    def repeat(self, first: TracePacket, count: int, burst: bool = False) -> list[TracePacket]:
         """`count` more copies of a packet, one in three with a new L4 source
         port (a new flow with the same addresses), one in three with a new
-        destination port (a scan), one step apart in time."""
+        destination port (a scan), one step apart in time (a burst: all at
+        the first one's time, for paths that need no time to pass)."""
         packets = []
         offset = 14 + (first.data[14] & 0x0F) * 4 if len(first.data) > 34 else None
         for i in range(count):
@@ -311,7 +347,7 @@ class _Builder:
             port = offset + 2 * (i % 3 - 1) if offset is not None and i % 3 else None
             if port is not None and port + 2 <= len(data):
                 data[port:port + 2] = self.rng.randrange(1024, 65536).to_bytes(2, "big")
-            self.time += STEP_NS
+            self.time += 0 if burst else STEP_NS
             packets.append(TracePacket(first.device, self.time, bytes(data)))
         return packets
 
@@ -436,13 +472,34 @@ class _Builder:
             # offered (a flow's index, then its key cell), else any
             offered = self.offered.get(frozenset(call.key.variables))
             picks = [i for i in offered if i in cells] if offered else list(cells)
-            if not offered:
+            if not offered:  # later borrows at the same index pick among the same
                 self.rng.shuffle(picks)
+                self.offered[frozenset(call.key.variables)] = picks[:CANDIDATES]
             options = [claripy.And(call.key == i, call.cell == _value(cells[i], width))
                        for i in picks[:CANDIDATES] if len(cells[i]) * 8 == width]
             if len(cells) <= FILL_LIMIT:  # a cell never written holds zeros
                 options.append(claripy.And(*(call.key != i for i in cells), call.cell == 0))
             solver.add(claripy.Or(*options) if options else claripy.false())
+        elif call.function == "cht_find_preferred_available_backend" and call.args:
+            # a backend alive (allocated, not expired earlier in the packet),
+            # or none; which one the table prefers for the packet's hash is
+            # left to chance (encoding the hash's remainder costs z3 more
+            # than a few tries do)
+            chain = call.args[0]
+            backends = list(state.chains.get(self.order.get(chain, -1), {}).items())
+            self.rng.shuffle(backends)
+            expiry = _expiry_before(earlier, chain)
+
+            def alive(stamp):
+                return claripy.Not(claripy.SGT(expiry.key, stamp)) if expiry else claripy.true()
+
+            if needs_true and not backends:
+                return [("index", chain, call)]
+            if needs_true and call.out is not None:
+                self.offered[frozenset(call.out.variables)] = [b for b, _ in backends[:CANDIDATES]]
+                solver.add(claripy.Or(*(claripy.And(call.out == b, alive(t)) for b, t in backends[:CANDIDATES])))
+            elif needs_false:
+                solver.add([claripy.Not(alive(t)) for _, t in backends])
         elif call.function == "map_size" and ret is not None:
             solver.add(ret == len(state.maps.get(order, {})))
         return []
@@ -488,14 +545,38 @@ class _Builder:
                 return []
             for creator in self._paths_calling("dchain_allocate_new_index", obj):
                 packets = []
-                for _ in range(room):
+                while len(packets) < room:
                     packet, _ = self.solve(creator, state)
                     if packet is None:
                         break
-                    packets.append(packet)
+                    packets += [packet] + self._variants(packet, creator, room - len(packets) - 1)
                 if packets:
                     return packets
         return []
+
+    def _variants(self, packet: TracePacket, path: PathResult, count: int) -> list[TracePacket]:
+        """Up to `count` copies of a packet of `path` with other random bytes
+        where the key it puts in a map is free of the path's condition: new
+        entries taking the same path, without a solve each (on the core the
+        phase uses)."""
+        puts = [c.key for c in path.calls if c.function == "map_put" and c.key is not None]
+        if not puts or count <= 0:
+            return []
+        constrained = set().union(*(c.variables for c in path.constraints))
+        offsets = sorted({o for leaf in puts[0].leaf_asts() if leaf.op == "BVS" and leaf.args[0] not in constrained
+                          for o in [_frame_offset(leaf.args[0], packet.data)] if o is not None})
+        variants: list[TracePacket] = []
+        for _ in range(8 * count):
+            if len(variants) >= count or not offsets:
+                break
+            data = bytearray(packet.data)
+            for offset in offsets:
+                data[offset] = self.rng.getrandbits(8)
+            self.time += STEP_NS
+            variant = TracePacket(packet.device, self.time, bytes(data))
+            if self.on_core(variant):
+                variants.append(variant)
+        return variants
 
     def _key_wanted(self, call, path: PathResult):
         """The key a lookup of `path` will use, with the packet solved freely."""
@@ -511,7 +592,8 @@ class _Builder:
         return None
 
     def _paths_calling(self, function: str, obj: str) -> list[PathResult]:
-        """Paths that make `function` on `obj` and return it success."""
+        """Paths that make `function` on `obj` and return it success, those
+        with the fewest constraints first."""
         found = []
         for path in self.by_id.values():
             for call in path.calls:
@@ -521,8 +603,9 @@ class _Builder:
                     if ok is None or solver.satisfiable(extra_constraints=[ok == 1]):
                         found.append(path)
                     break
+        # the simplest first (the quickest to solve, the surest to take)
         self.rng.shuffle(found)
-        return found
+        return sorted(found, key=lambda p: len(p.constraints))
 
     # --- frames -------------------------------------------------------------
 
@@ -555,6 +638,8 @@ class _Builder:
             wishes.append([symbols["length"] == len(base)])
         if "time" in symbols:
             wishes.append([symbols["time"] == self.time + STEP_NS])
+            # else as soon as the path allows (not at the end of time)
+            wishes += [[claripy.SLE(symbols["time"], self.time + span)] for span in (10 ** 9, 10 ** 11, 10 ** 13)]
         # A wish on symbols no constraint mentions cannot conflict: granted
         # without asking the solver (each check costs tens of ms on big paths).
         constrained = set().union(*(c.variables for c in solver.constraints))
@@ -578,6 +663,17 @@ class _Builder:
         time = max(values.get("time", self.time + STEP_NS), self.time)
         self.time = time
         return TracePacket(device, time, bytes(frame))
+
+
+def _frame_offset(name: str, frame: bytes) -> int | None:
+    """Where a packet symbol's byte lies in a frame (None: past its end)."""
+    if m := _PKT.match(name):
+        offset = int(m.group(1))
+    elif (m := _L4.match(name)) and len(frame) > 14:
+        offset = 14 + (frame[14] & 0x0F) * 4 + int(m.group(1))
+    else:
+        return None
+    return offset if offset < len(frame) else None
 
 
 def _with_checksums(packet: TracePacket) -> TracePacket:
