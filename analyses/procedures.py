@@ -75,7 +75,8 @@ class Call:
     vector_borrow, `cell` (the content of the borrowed cell); `key`: what
     it was called with (a map key, an index, an expiry time, a hash);
     `args`: its other arguments where traffic needs them (the chain of
-    alive backends of a consistent-hashing lookup)."""
+    alive backends of a consistent-hashing lookup, the map an expiry
+    erases from)."""
 
     function: str
     object: str
@@ -518,7 +519,7 @@ def build_procedures(model: Model) -> dict[str, angr.SimProcedure]:
             self.forget("map_entries", self.info(map_).handle)
             owner = self.info(chain)
             count = _index(model, self.state, owner, "ret", owner.capacity + 1)
-            self.called(owner, count, key=time[63:0])
+            self.called(owner, count, key=time[63:0], args=(self.info(map_).name,))
             return count
 
     # ---- consistent hashing ----

@@ -73,6 +73,10 @@ AVOIDED = 32
 #: A table is filled to reach its "full" paths when it has at most this much room.
 FILL_LIMIT = 512
 
+#: How far past the earliest time it allows a packet that needs time to
+#: pass comes (ns): an expiry is not decided by the order of packets
+#: around it (1 ms: a thousand packets' steps).
+MARGIN_NS = 1_000_000
 #: Tries at a packet that lands on the core the one-core phase uses.
 CORE_TRIES = 12
 #: Why a table of `per_core` is not filled when the cores are not known.
@@ -109,6 +113,7 @@ def path_traffic(
     no_fill: Mapping[str, str] | None = None,
     per_core: Collection[str] = (),
     queue_of: Callable[[int, bytes], int] | None = None,
+    bursts: bool = True,
     seconds: float = 60.0,
 ) -> PathTraffic:
     """A trace reaching every path it can (see the module doc).  `paths`/
@@ -118,14 +123,16 @@ def path_traffic(
     table): their full-table paths are driven last, all on one core
     (`queue_of(device, frame)`: the core the program gives a frame), after
     a pause that expires every entry, so that core's table and the NF's one
-    fill together (without queue_of they are not driven); seconds: solving
-    stops after this long (the notes say so)."""
+    fill together (without queue_of they are not driven); bursts: whether
+    repeats may share one timestamp; seconds: solving stops after this long
+    (the notes say so)."""
     source = nf if isinstance(nf, NFSource) else resolve_nf(nf)
     if paths is None or analysis is None:
         exploration = explore(source, defines=defines)
         paths, analysis = exploration.paths, build_report(exploration)
     unfilled = {**{t: PER_CORE_NOTE for t in per_core}, **dict(no_fill or {})}
     builder = _Builder(source, analysis, paths, defines, random.Random(seed), unfilled, queue_of)
+    builder.bursts = bursts
     deadline = time.perf_counter() + seconds
     periods = expiry_periods(paths)
     last = builder.needs_full(set(per_core)) if queue_of else {}
@@ -188,6 +195,8 @@ class _Builder:
         #: tables not to fill, with why
         self.unfilled = unfilled
         self.queue_of = queue_of
+        #: whether repeats may come in one nanosecond
+        self.bursts = True
         #: the core every packet must land on (None: any)
         self.core: int | None = None
         #: tables the trace must not fill (each core has its own), with
@@ -293,23 +302,21 @@ class _Builder:
         batch: list[TracePacket] = []
         late: list[list[TracePacket]] = []
         pending: list[tuple[int, int, int]] = []
-        copies_left = [budget // 4]  # repeats of a round share a quarter of the room
 
         def emit(path_id: int, device: int, tries: int, state: RunState, setup: bool) -> None:
             path = self.by_id[path_id]
             before = self.time
             packet, needs = self.solve(path, state, device=device)
             if needs and setup:
-                for need in needs:
-                    batch.extend(self.create(need, state))
+                wanted.extend(needs)
                 pending.append((path_id, device, tries))
                 return
             if packet is None:
                 return
             group = [packet]
             if tries and not needs:
-                copies = self.repeat(packet, min(64 * 4 ** (tries - 1), copies_left[0]), burst=tries % 2 == 1)
-                copies_left[0] -= len(copies)
+                copies = self.repeat(packet, min(64 * 4 ** (tries - 1), max((budget - len(batch)) // 2, 0)),
+                                     burst=self.bursts and tries % 2 == 1)
                 group += [p for p in copies if self.on_core(p)]
             if any(c.function == "nf_checksum" for c in path.calls):
                 group.append(_with_checksums(packet))
@@ -319,10 +326,15 @@ class _Builder:
             else:
                 batch.extend(group)
 
+        wanted: list[tuple] = []
         for path_id, device, tries in todo:
             if time.perf_counter() > deadline or len(batch) >= budget:
                 break
             emit(path_id, device, tries, state, setup=True)
+        # indexes (a backend's heartbeat) before entries (a flow that may
+        # need one), so an entry is younger than what it refers to
+        for need in sorted(wanted, key=lambda n: n[0] == "entry"):
+            batch += self.create(need, state)
         if pending and time.perf_counter() < deadline:
             state = self.replay(list(packets) + batch)[1]
             for path_id, device, tries in pending:
@@ -411,7 +423,13 @@ class _Builder:
             if needs_true:
                 picked = [(k, v) for k, v in entries if len(k) * 8 == key.size()][:CANDIDATES]
                 bound = call.out is not None and call.out.symbolic
-                options = [claripy.And(key == _value(k, key.size()), *([call.out == v] if bound else []))
+                # an expiry earlier in the packet erases the entries whose
+                # index it finds too old: those that are hit must not be
+                expiry = next((c for c in reversed(earlier) if c.function == "expire_items_single_map"
+                               and call.object in c.args and c.key is not None), None)
+                stamps = state.chains.get(self.order.get(expiry.object, -1), {}) if expiry else {}
+                options = [claripy.And(key == _value(k, key.size()), *([call.out == v] if bound else []),
+                                       *([claripy.Not(claripy.SGT(expiry.key, stamps[v]))] if v in stamps else []))
                            for k, v in picked]
                 if not options:
                     return [("entry", call.object, call)]
@@ -647,6 +665,14 @@ class _Builder:
         wishes = [w for w in wishes if any(c.variables & constrained for c in w)]
         solver.add([c for w in free for c in w])
         _grant(solver, wishes)
+        if "time" in symbols and solver.satisfiable():
+            # a time that had to jump (an expiry) keeps clear of the bound
+            # by a margin where the path allows: packets of other cores
+            # around it may commit in another order than their timestamps
+            at = solver.eval(symbols["time"], 1)[0]
+            if at > self.time + STEP_NS:
+                _grant(solver, [[claripy.SGE(symbols["time"], at + MARGIN_NS),
+                                 claripy.SLE(symbols["time"], at + 2 * MARGIN_NS)]])
 
     def _packet(self, solver: "_PathSolver", symbols: dict, base: bytes, path: PathResult) -> TracePacket:
         values = {name: solver.eval(symbol, 1)[0] for name, symbol in symbols.items()}

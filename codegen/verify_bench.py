@@ -27,20 +27,21 @@ from rich.table import Table
 from analyses.nf_source import sample_names
 
 
-def verify_one(nf: str, defines: dict[str, str], path_seconds: float) -> dict:
-    """One NF's verification on its paths, as a row."""
+def verify_one(nf: str, defines: dict[str, str], path_seconds: float, lock: str = "maestro") -> dict:
+    """One NF's verification on its paths, as a row (`lock`: the lock scheme
+    of a plan that locks objects)."""
     from codegen.verify import full_sharded_tables, prepare, verify_traffics
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="maestro-verify-") as tmp:  # no folder left behind
-        prepared = prepare(nf, cores=2, defines=defines or None, out_dir=Path(tmp) / nf)
+        prepared = prepare(nf, cores=2, lock=lock, defines=defines or None, out_dir=Path(tmp) / nf)
         [(sent, verdict, _)] = verify_traffics(prepared, ["paths"], packets=0, path_seconds=path_seconds)
     cov = verdict.reference_coverage
     reached = {d: len(cov.reached.get(d, [])) for d in cov.paths}
     total = {d: len(ids) for d, ids in cov.paths.items()}
     needs_full = full_sharded_tables(prepared.analysis, prepared.plan)
     per_core = sum(1 for ids in cov.missed().values() for p in ids if p in needs_full)
-    return {"nf": nf, "defines": defines, "plan": prepared.plan.get("strategy"),
+    return {"nf": nf, "defines": defines, "plan": prepared.plan.get("strategy"), "lock": lock,
             "program": prepared.program.strategy, "packets": len(sent.packets),
             "reached": reached, "paths": total, "maybe": len(cov.maybe()), "per_core_full": per_core,
             "share": round(sum(reached.values()) / max(1, sum(total.values())), 3),
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-D", dest="defines", action="append", default=[], metavar="NF:NAME=VALUE",
                         help="a config macro for one NF (repeatable)")
     parser.add_argument("--path-seconds", type=float, default=60.0, help="path traffic budget per NF")
+    parser.add_argument("--locks", action="append", default=[], metavar="NF:KIND",
+                        help="the lock scheme for one NF's program (default maestro; repeatable)")
     parser.add_argument("--json", type=Path, default=build_root() / "bench" / "verify.json")
     args = parser.parse_args(argv)
     defines: dict[str, dict[str, str]] = {}
@@ -68,15 +71,17 @@ def main(argv: list[str] | None = None) -> int:
         if not (nf and name and value):
             parser.error(f"-D {item}: expected NF:NAME=VALUE")
         defines.setdefault(nf, {})[name] = value
+    locks = dict(item.partition(":")[::2] for item in args.locks)
     rows = []
     table = Table(title="verification on the paths profile (2 cores, sequential run's coverage)")
     for column in ("NF", "-D", "plan", "packets", "paths reached", "maybe", "unreached: full sharded table",
                    "share", "share of the rest", "verdict", "s"):
         table.add_column(column)
     for nf in args.nf or sample_names():
-        row = verify_one(nf, defines.get(nf, {}), args.path_seconds)
+        row = verify_one(nf, defines.get(nf, {}), args.path_seconds, locks.get(nf) or "maestro")
         rows.append(row)
-        table.add_row(nf, " ".join(f"{k}={v}" for k, v in row["defines"].items()), row["plan"],
+        table.add_row(nf, " ".join(f"{k}={v}" for k, v in row["defines"].items()),
+                      row["plan"] + (f" ({row['lock']} locks)" if row["program"] == "locks" else ""),
                       str(row["packets"]),
                       ", ".join(f"dev {d} {row['reached'][d]}/{row['paths'][d]}" for d in sorted(row["paths"])),
                       str(row["maybe"]), str(row["per_core_full"]), f"{row['share']:.0%}",
