@@ -89,8 +89,4 @@ bench-plan: setup
 # reports that difference; it is how sharding behaves at full tables).
 # Thresholds are lowered so that the paths past them take a few packets.
 verify-samples: setup
-	$(BIN)/python -m codegen.verify_bench -D bridge:BRIDGE_CAPACITY=4 -D sbridge:SBRIDGE_CAPACITY=4 \
-		-D cl:CL_MAX_FLOWS=4 -D cl:CL_CAPACITY=64 -D fw:FW_CAPACITY=64 -D lb:LB_FLOW_CAPACITY=64 \
-		-D nat:NAT_CAPACITY=64 -D pol:POL_CAPACITY=64 \
-		-D psd:PSD_THRESHOLD=4 -D psd:PSD_CAPACITY=64 -D psd:PSD_PORT_CAPACITY=64 -D hhh:HHH_CAPACITY=64 \
-		-D hhh:HHH_LIMIT_16=6000 -D hhh:HHH_LIMIT_24=3000 -D hhh:HHH_LIMIT_32=1500
+	$(BIN)/python -m codegen.verify_bench
