@@ -507,24 +507,25 @@ def verify_program(program, analysis: Analysis, trace: list[TracePacket], *, def
         first = {**first, "why": (f"the cores committed packet {late} after a packet stamped later; maestro "
                                   "locks expire each core's entries of a shared chain locally, so expiry can "
                                   "happen in another order than in the sequential NF (--locks object or "
-                                  "global is exact)")}
+                                  "global expire in the serial order)")}
     verdict = replace(verdict, reference_coverage=reached, first_difference=first,
                       parallel_coverage=coverage(analysis, observations(sent, in_trace_order(parallel, sent))))
     return verdict, ran.final
 
 
 def time_goes_back(trace: list[TracePacket], order: list[int], until: int) -> int | None:
-    """The first packet (trace index) committed, in `order`, after one with
-    a later timestamp, up to packet `until`; None when time never goes back."""
-    latest = None
+    """The last packet (trace index) committed, in `order`, after one with a
+    later timestamp, up to packet `until` (the nearest likely cause of a
+    difference there); None when time never goes back."""
+    latest, found = None, None
     for index in order:
         stamp = trace[index].time_ns
         if latest is not None and stamp < latest:
-            return index
+            found = index
         latest = stamp if latest is None else max(latest, stamp)
         if index == until:
             break
-    return None
+    return found
 
 
 def sharded_objects(plan: Mapping[str, Any]) -> set[str]:

@@ -45,7 +45,8 @@ SAMPLE_DEFINES: dict[str, dict[str, str]] = {
 #: Lock schemes other than maestro: maestro locks expire a shared chain
 #: core-locally, so at lb's backend expiry boundaries, where the cores commit
 #: packets behind later-stamped ones, its program differs from the NF (verify
-#: names that cause); object locks are exact.
+#: names that cause); with object locks it differs far less (a packet sent to
+#: another backend now and then: not understood yet).
 SAMPLE_LOCKS = {"lb": "object"}
 
 

@@ -285,3 +285,4 @@ def test_a_serial_order_whose_time_goes_back_is_named():
     assert time_goes_back(trace, [0, 1, 2, 3], 3) is None
     assert time_goes_back(trace, [0, 2, 1, 3], 3) == 1  # 1 (t=20) committed after 2 (t=30)
     assert time_goes_back(trace, [0, 2, 1, 3], 2) is None  # nothing went back before packet 2
+    assert time_goes_back(trace, [1, 0, 3, 2], 2) == 2  # the nearest before the difference
