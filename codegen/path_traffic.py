@@ -228,7 +228,7 @@ class _Builder:
                 self.notes.append(f"stopped after {done - 1} rounds: the budget of traffic generation")
                 break
             cov, state = self.replay(packets)
-            if self.room(state) * 2 < self.least_capacity() and packets:
+            if self.half_full(state) and packets:
                 self.time += max(self.guarded.values()) + STEP_NS
                 packets.append(TracePacket(packets[-1].device, self.time, packets[-1].data))
                 cov, state = self.replay(packets)
@@ -270,13 +270,9 @@ class _Builder:
                     found.setdefault(path.id, set()).add(call.object)
         return found
 
-    def room(self, state: RunState) -> int:
-        """The fewest free entries among the guarded tables."""
-        return min((self.objects[t].capacity - len(state.chains.get(self.order[t], {}))
-                    for t in self.guarded), default=1 << 62)
-
-    def least_capacity(self) -> int:
-        return min((self.objects[t].capacity for t in self.guarded), default=1 << 62)
+    def half_full(self, state: RunState) -> bool:
+        """Whether a guarded table holds half its capacity or more."""
+        return any(2 * len(state.chains.get(self.order[t], {})) >= self.objects[t].capacity for t in self.guarded)
 
     def on_core(self, packet: TracePacket) -> bool:
         """Whether the packet lands on the core the phase uses (any: True)."""

@@ -553,12 +553,15 @@ def _full_table(analysis: Analysis, program, path_ids: list[int]) -> str:
 
 @dataclass
 class Traffic:
-    """One trace verification runs: what it is called, its packets, and
-    what generating it could not do."""
+    """One trace verification runs: what it is called, its packets, what
+    generating it could not do, and (path traffic) the paths the sequential
+    NF takes on it in trace order (a lock program's verdict counts those
+    of the cores' commit order)."""
 
     label: str
     packets: list[TracePacket]
     notes: list[str] = field(default_factory=list)
+    coverage: Coverage | None = None
 
 
 def make_traffic_for(kind: str, *, nf, analysis: Analysis, plan: dict[str, Any], exploration=None,
@@ -595,7 +598,7 @@ def make_traffic_for(kind: str, *, nf, analysis: Analysis, plan: dict[str, Any],
         if packets:
             trace = trace + _after(make_traffic("sessions", flows, packets, seed=seed), trace,
                                    generated.quiet_ns)
-        return Traffic("paths", trace, generated.notes)
+        return Traffic("paths", trace, generated.notes, generated.coverage)
     if kind in PROFILES:
         return Traffic(kind, make_traffic(kind, flows, packets, seed=seed, devices=analysis.devices))
     return Traffic(Path(kind).name, read_trace(Path(kind)))
