@@ -293,7 +293,10 @@ class Workbench(App):
         deadline = time.monotonic() + SIGNAL_GRACE_S
 
         def leave_when_stopped() -> None:
-            if self.run_screen() is not None and time.monotonic() < deadline:
+            # the task's worker ends before its result reaches the screen,
+            # which then ends the task (busy None): wait for both
+            going = self.run_screen() is not None or (screen is not None and screen.busy)
+            if going and time.monotonic() < deadline:
                 self.set_timer(0.1, leave_when_stopped)
                 return
             self.exit_report = self._signal_report()
