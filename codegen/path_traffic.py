@@ -130,14 +130,17 @@ def path_traffic(
     if paths is None or analysis is None:
         exploration = explore(source, defines=defines)
         paths, analysis = exploration.paths, build_report(exploration)
-    unfilled = {**{t: PER_CORE_NOTE for t in per_core}, **dict(no_fill or {})}
+    capacity = {o.name: o.capacity for o in analysis.objects}
+    # (a bigger table is not filled at all, and its note says so)
+    fillable = {t for t in per_core if capacity.get(t, 0) <= FILL_LIMIT}
+    unfilled = {**{t: PER_CORE_NOTE for t in fillable}, **dict(no_fill or {})}
     builder = _Builder(source, analysis, paths, defines, random.Random(seed), unfilled, queue_of)
     builder.bursts = bursts
     deadline = time.perf_counter() + seconds
     periods = expiry_periods(paths)
-    last = builder.needs_full(set(per_core)) if queue_of else {}
+    last = builder.needs_full(fillable) if queue_of else {}
     if queue_of:  # those tables must not fill before the one-core phase
-        builder.guarded = {t: periods[t] for t in per_core if t in periods}
+        builder.guarded = {t: periods[t] for t in fillable if t in periods}
     # the one-core phase gets a quarter of the time and packets
     packets, done = builder.rounds([], rounds, max_packets * 3 // 4 if last else max_packets,
                                    deadline - seconds / 4 if last else deadline, progress, skip=set(last))
