@@ -72,8 +72,10 @@ FLOOR = {
 #: locks when packets share a timestamp).  Not understood yet: open.
 KNOWN_DIFFERENT = {"lb": {"eth.dst", "ipv4.dst", "ipv4.csum", "tcp.csum", "udp.csum"}}
 
-#: Path traffic time per NF (s).
-SECONDS = 30.0
+#: Path traffic time per NF (s): the rounds bound the work of the others
+#: (a time budget reaches fewer paths on a loaded machine); hhh's and lb's
+#: slow solves are cut by time, which their floors allow for.
+SECONDS = {"hhh": 30.0, "lb": 60.0}
 
 
 def infeasible(nf, paths) -> set[int]:
@@ -88,7 +90,7 @@ def infeasible(nf, paths) -> set[int]:
 @pytest.mark.parametrize("nf", sample_names())
 def test_paths_profile_reaches_the_possible_paths_and_verify_is_equivalent(nf, tmp_path):
     prepared = prepare(nf, defines=SAMPLE_DEFINES.get(nf), lock=SAMPLE_LOCKS.get(nf, "maestro"), out_dir=tmp_path / nf)
-    [(sent, verdict, _)] = verify_traffics(prepared, ["paths"], packets=0, path_seconds=SECONDS)
+    [(sent, verdict, _)] = verify_traffics(prepared, ["paths"], packets=0, path_seconds=SECONDS.get(nf, 600.0))
     if not verdict.equivalent:  # only where known, and only as known
         first = verdict.first_difference["what"]
         outputs, _, fields = first.partition("; fields differ: ")
