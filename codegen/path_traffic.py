@@ -677,13 +677,11 @@ class _Builder:
         values = {name: solver.eval(symbol, 1)[0] for name, symbol in symbols.items()}
         length = values.get("length", len(base))
         frame = bytearray(base[:length].ljust(length, b"\0"))
-        for name, value in values.items():
-            if (m := _PKT.match(name)) and int(m.group(1)) < length:
-                frame[int(m.group(1))] = value
-        offset = 14 + (frame[14] & 0x0F) * 4 if length > 14 else 14
-        for name, value in values.items():
-            if (m := _L4.match(name)) and offset + int(m.group(1)) < length:
-                frame[offset + int(m.group(1))] = value
+        # the IP header's bytes first: the L4 bytes' place depends on its IHL
+        for pattern in (_PKT, _L4):
+            for name, value in values.items():
+                if pattern.match(name) and (offset := _frame_offset(name, frame)) is not None:
+                    frame[offset] = value
         device = values.get("device", path.devices[0])
         time = max(values.get("time", self.time + STEP_NS), self.time)
         self.time = time
