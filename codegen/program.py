@@ -221,13 +221,16 @@ def run(
     dump_assignment: Path | None = None,
     passes: int = 0,
     sim_layout: str | None = None,
+    in_trace_time: bool = False,
 ) -> RunResult:
     """Run the built program and collect its events.
 
     With packets/replay the simulated NIC feeds net_null ports (once: one
     pass, then stop; passes: that many passes, then stop; else loop for
     `seconds`; sim_layout: "window" or "layout", how the simulated NIC
-    lays the packets out, by default by their length, simnic.h).  Results
+    lays the packets out, by default by their length, simnic.h;
+    in_trace_time, with once: no core runs ahead of another in trace time,
+    simnic.h sim_paced).  Results
     (with once or passes) hold a line per packet and pass.  With eal_args and no trace,
     it polls the NIC the EAL arguments name.  `cancel` stops the run
     (SIGINT: the program shuts down cleanly and prints its totals).
@@ -245,6 +248,8 @@ def run(
             app_args += ["--trace", str(replay)]
         if once:
             app_args.append("--once")
+            if in_trace_time:
+                app_args.append("--in-trace-time")
         elif passes:
             app_args += ["--passes", str(int(passes))]
         if sim_layout is not None:

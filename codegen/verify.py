@@ -36,6 +36,7 @@ words.  `maestro verify` drives traffic down every path it can
 """
 from __future__ import annotations
 
+import heapq
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -83,6 +84,10 @@ class ParallelResult:
     worker: int
     order: int
     calls: tuple = ()
+    #: shared objects the packet read and wrote (bit: allocation order;
+    #: ALL_OBJECTS where the run did not say)
+    reads: int = -1
+    writes: int = -1
 
 
 @dataclass(frozen=True)
@@ -142,11 +147,15 @@ def read_parallel_results(path: Path, executable: Path | None = None) -> list[Pa
         if line.startswith("#"):
             continue
         line, calls = split_calls(line)
-        index, device, output, _length, data, worker, order = line.split()
+        fields = line.split()
+        if len(fields) not in (7, 9):
+            raise MaestroError(f"{path}: malformed result line {line[:80]!r}")
+        index, device, output, _length, data, worker, order = fields[:7]
+        reads, writes = (int(f, 16) for f in fields[7:]) if len(fields) == 9 else (-1, -1)
         value = {"drop": NF_DROP, "flood": NF_FLOOD, "lost": None}.get(output)
         results.append(ParallelResult(int(index), int(device),
                                       value if output in ("drop", "flood", "lost") else int(output),
-                                      bytes.fromhex(data), int(worker), int(order)))
+                                      bytes.fromhex(data), int(worker), int(order), (), reads, writes))
         call_texts.append(calls)
     if executable is not None and any(call_texts):
         results = [replace(r, calls=c) for r, c in zip(results, read_calls(call_texts, executable))]
@@ -337,10 +346,61 @@ def _field_value(data: bytes, name: str) -> bytes:
     return bytes(data[i] for i in offsets)
 
 
-def serial_order(parallel: list[ParallelResult]) -> list[int]:
-    """Trace indexes in the order the run committed them (lost ones last)."""
-    ordered = [p.index for p in sorted(parallel, key=lambda p: (p.output is None, p.order, p.index))]
-    return list(dict.fromkeys(ordered))  # a duplicated packet once
+def serial_order(parallel: list[ParallelResult], trace: Sequence[TracePacket] | None = None) -> list[int]:
+    """Trace indexes in a serial order the run is equivalent to (lost ones
+    last).  The cores' commit order fixes the order of each core's packets
+    and of two packets of different cores where one wrote a shared object
+    the other touched; among the rest, the earliest timestamp goes first
+    (given the trace).  Why: a core may run far ahead of another in trace
+    time, and a table sharded per core is one table in the sequential NF,
+    whose expiry must see time go forward as each core's table did."""
+    first: dict[int, ParallelResult] = {}
+    for p in sorted(parallel, key=lambda p: (p.output is None, p.order, p.index)):
+        first.setdefault(p.index, p)  # a duplicated packet once
+    committed = [p for p in first.values() if p.output is not None]
+    lost = [p.index for p in first.values() if p.output is None]
+    after: dict[int, set[int]] = {p.index: set() for p in committed}  # index -> packets that must follow
+    last_of_worker: dict[int, int] = {}
+    last_writer: dict[int, int] = {}
+    readers: dict[int, list[int]] = {}  # object -> packets that read it since its last writer
+    for p in committed:
+        before = {last_of_worker[p.worker]} if p.worker in last_of_worker else set()
+        last_of_worker[p.worker] = p.index
+        for obj in _bits(p.reads | p.writes):
+            if obj in last_writer:
+                before.add(last_writer[obj])
+            if p.writes & (1 << obj):
+                before.update(readers.pop(obj, ()))
+                last_writer[obj] = p.index
+            else:
+                readers.setdefault(obj, []).append(p.index)
+        before.discard(p.index)
+        for earlier in before:
+            after[earlier].add(p.index)
+    waiting = {i: 0 for i in after}
+    for followers in after.values():
+        for i in followers:
+            waiting[i] += 1
+    key = (lambda i: (trace[i].time_ns, i)) if trace is not None else \
+        (lambda i: (first[i].order, i))
+    ready = [key(i) for i, n in waiting.items() if n == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        *_, index = heapq.heappop(ready)
+        order.append(index)
+        for i in after[index]:
+            waiting[i] -= 1
+            if waiting[i] == 0:
+                heapq.heappush(ready, key(i))
+    return order + lost
+
+
+def _bits(mask: int) -> range | list[int]:
+    """The object ids of a mask (every id for -1, which conflicts with all)."""
+    if mask < 0:
+        return range(64)
+    return [b for b in range(mask.bit_length()) if mask >> b & 1]
 
 
 def reference_in_order(nf, trace: list, order: list[int] | None, *, defines=None,
@@ -467,7 +527,8 @@ def parallel_results(program, packets: Sequence[TracePacket], *, cancel=None) ->
 
     with tempfile.TemporaryDirectory(prefix="maestro-verify-") as tmp:
         results = Path(tmp) / "results.txt"
-        ran = run(program, packets=packets, once=True, results=results, result_bytes=True, cancel=cancel)
+        ran = run(program, packets=packets, once=True, results=results, result_bytes=True, cancel=cancel,
+                  in_trace_time=True)
         if cancel is not None and cancel.is_set():
             raise MaestroError(f"verification of {program.nf} was cancelled")
         return read_parallel_results(results, program.program), ran
@@ -494,7 +555,7 @@ def verify_program(program, analysis: Analysis, trace: list[TracePacket], *, def
         if again == sent or attempt == 2:  # `sent` and `readdressed` stay those of the last run
             break
         sent, readdressed = again, changed
-    order = serial_order(parallel) if program.strategy in ("locks", "tm") else None
+    order = serial_order(parallel, trace) if program.strategy in ("locks", "tm") else None
     if order is not None or not replies:
         reference = reference_in_order(source, trace, order, defines=defines, calls=True)
     verdict = compare(reference, parallel, analysis, trace, sent, readdressed)
@@ -570,7 +631,8 @@ def make_traffic_for(kind: str, *, nf, analysis: Analysis, plan: dict[str, Any],
     """The trace of one traffic kind: "paths" (driven down every explored
     path it can, codegen/path_traffic.py, then, once every entry expired,
     `packets` packets of the sessions profile), a profile of
-    codegen/traffic.py, or a pcap/pcapng file (a path).  Tables the plan
+    codegen/traffic.py (both stamped in bursts: in_bursts), or a
+    pcap/pcapng file (a path, as it is).  Tables the plan
     shards are filled by path traffic last, on one core (each core has its
     own); not at all where the plan divides their capacity among cores."""
     from codegen.path_traffic import path_traffic
@@ -590,17 +652,14 @@ def make_traffic_for(kind: str, *, nf, analysis: Analysis, plan: dict[str, Any],
                                           for name, size in divided.items()},
                                  per_core=sharded_objects(plan) - set(divided),
                                  queue_of=queue_function(plan, analysis.devices),
-                                 # packets of one timestamp on cores that share a
-                                 # lock differ from the NF (not yet understood)
-                                 bursts=all(o.get("decision") != "lock" for o in plan.get("objects", [])),
                                  seconds=path_seconds)
         trace = generated.packets
         if packets:
-            trace = trace + _after(make_traffic("sessions", flows, packets, seed=seed), trace,
+            trace = trace + _after(in_bursts(make_traffic("sessions", flows, packets, seed=seed)), trace,
                                    generated.quiet_ns)
         return Traffic("paths", trace, generated.notes, generated.coverage)
     if kind in PROFILES:
-        return Traffic(kind, make_traffic(kind, flows, packets, seed=seed, devices=analysis.devices))
+        return Traffic(kind, in_bursts(make_traffic(kind, flows, packets, seed=seed, devices=analysis.devices)))
     return Traffic(Path(kind).name, read_trace(Path(kind)))
 
 
@@ -724,6 +783,18 @@ def verify_nf(nf: str, *, cores: int = 2, strategy: str = "auto", lock: str = "m
                      "plan_strategy": prepared.plan["strategy"], "final": final,
                      "packets": len(sent.packets), "complete": prepared.analysis.stats.complete,
                      "traffic_notes": sent.notes}
+
+
+#: Packets of a generated profile stamped alike, as a NIC's RX burst is.
+VERIFY_BURST = 8
+
+
+def in_bursts(packets: list[TracePacket], size: int = VERIFY_BURST) -> list[TracePacket]:
+    """`packets` with each run of `size` stamped as its first.  The program
+    runs in trace time (simnic.h sim_paced): only packets stamped alike run
+    on several cores at once, so a profile's evenly spaced packets would
+    never meet on two cores."""
+    return [TracePacket(p.device, packets[i - i % size].time_ns, p.data) for i, p in enumerate(packets)]
 
 
 def _after(extra: list[TracePacket], trace: list[TracePacket], pause: int = 1_000) -> list[TracePacket]:

@@ -20,6 +20,7 @@
 struct outcome {
   int output;
   uint64_t order;
+  uint64_t reads, writes;
   unsigned worker;
 };
 
@@ -46,6 +47,7 @@ static void *work(void *arg) {
     struct replay_packet *p = &packets[i];
     outcomes[i].output = maestro_run_packet(worker, p->device, p->data, p->length, p->time, &aborts);
     outcomes[i].order = maestro_last_commit();
+    maestro_packet_access(&outcomes[i].reads, &outcomes[i].writes);
     outcomes[i].worker = worker;
   }
   return NULL;
@@ -75,7 +77,8 @@ int main(int argc, char **argv) {
             o->output == NF_DROP ? "drop" : o->output == NF_FLOOD ? "flood" : label, p->length);
     for (uint16_t b = 0; b < p->length; ++b)
       fprintf(out, "%02x", p->data[b]);
-    fprintf(out, " %u %llu\n", o->worker, (unsigned long long)o->order);
+    fprintf(out, " %u %llu %llx %llx\n", o->worker, (unsigned long long)o->order,
+            (unsigned long long)o->reads, (unsigned long long)o->writes);
   }
   fclose(out);
   return 0;

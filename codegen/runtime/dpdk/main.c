@@ -6,11 +6,13 @@
  *
  * Usage: PROGRAM [EAL args] -- [--trace FILE.replay] [--once | --passes N]
  *        [--seconds S] [--interval S] [--results FILE [--bytes]]
- *        [--dump-assignment FILE] [--sim-window | --sim-layout]
+ *        [--dump-assignment FILE] [--sim-window | --sim-layout] [--in-trace-time]
  * --passes N: N passes over the trace, then stop (--once: one); results
  * then hold a line per packet and pass (record pass * packets + index).
  * --sim-window, --sim-layout: how the simulated NIC lays the packets out
- * (simnic.h; by default by the frames' length).
+ * (simnic.h; by default by the frames' length).  --in-trace-time (with
+ * --once): the cores process the trace in step with its timestamps
+ * (simnic.h sim_paced), as verification needs.
  * With --trace, the ports are expected to be net_null vdevs and the
  * simulated NIC feeds them (simnic.c); without it, real NIC queues are
  * polled and the NF's time is the TSC in nanoseconds.
@@ -57,6 +59,7 @@ struct packet_result {
   uint16_t worker;
   uint64_t digest;
   uint64_t order; /* position in the run's serial order */
+  uint64_t reads, writes; /* shared objects it read and wrote (maestro_packet_access) */
 };
 
 static volatile int quit;
@@ -307,6 +310,7 @@ static int worker_main(void *arg) {
           results[index].processed++;
           results[index].worker = (uint16_t)worker;
           results[index].order = maestro_last_commit();
+          maestro_packet_access(&results[index].reads, &results[index].writes);
           results[index].digest = packet_digest(rte_pktmbuf_mtod(m, uint8_t *), rte_pktmbuf_data_len(m));
           if (result_calls != NULL)
             result_calls[index] = *maestro_packet_calls();
@@ -388,7 +392,7 @@ static void write_results(const char *path) {
   FILE *out = fopen(path, "w");
   if (out == NULL)
     rte_exit(EXIT_FAILURE, "cannot write results to %s\n", path);
-  fprintf(out, "# maestro-par packets=%u devices=%u passes=%u (index device output length bytes worker order)\n",
+  fprintf(out, "# maestro-par packets=%u devices=%u passes=%u (index device output length bytes worker order reads writes)\n",
           sim_packet_count, maestro_devices, passes);
   for (uint64_t record = 0; record < (uint64_t)sim_packet_count * passes; ++record) {
     const struct packet_result *r = &results[record];
@@ -410,7 +414,7 @@ static void write_results(const char *path) {
           fprintf(out, "%02x", sim_packets[i].data[b]);
       else
         fprintf(out, "%016" PRIx64, r->digest);
-      fprintf(out, " %u %" PRIu64, r->worker, r->order);
+      fprintf(out, " %u %" PRIu64 " %" PRIx64 " %" PRIx64, r->worker, r->order, r->reads, r->writes);
       if (result_calls != NULL && r->processed)
         calltrace_print(out, &result_calls[record]);
       fputc('\n', out);
@@ -432,7 +436,7 @@ int main(int argc, char **argv) {
       {"results", required_argument, NULL, 'r'}, {"dump-assignment", required_argument, NULL, 'a'},
       {"bytes", no_argument, NULL, 'b'},         {"passes", required_argument, NULL, 'p'},
       {"sim-window", no_argument, NULL, 'w'},    {"sim-layout", no_argument, NULL, 'l'},
-      {NULL, 0, NULL, 0}};
+      {"in-trace-time", no_argument, NULL, 'T'}, {NULL, 0, NULL, 0}};
   int opt;
   while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
     switch (opt) {
@@ -446,12 +450,15 @@ int main(int argc, char **argv) {
     case 'r': results_path = optarg; break;
     case 'a': assignment_path = optarg; break;
     case 'b': result_bytes = 1; break;
+    case 'T': sim_paced = 1; break;
     default: rte_exit(EXIT_FAILURE, "unknown option; see the header of main.c\n");
     }
   }
   once = passes > 0;
   if (result_bytes && passes > 1)
     rte_exit(EXIT_FAILURE, "--bytes keeps one pass's bytes: use it with --once\n");
+  if (sim_paced && passes != 1)
+    rte_exit(EXIT_FAILURE, "--in-trace-time paces one pass over the trace: use it with --once\n");
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
 

@@ -160,11 +160,19 @@ struct ParVector {
   struct Vector *base;
 };
 
+/* An index being put in its place by its last touch (settle_local_touches). */
+struct settling {
+  vigor_time_t time;
+  int position; /* in the base chain's list before: ties keep it */
+  int index;
+};
+
 struct ParDoubleChain {
   struct par_object o;
   struct DoubleChain *base;
   vigor_time_t *local_time[MAESTRO_MAX_WORKERS]; /* (a): core-local touches */
   int *owner; /* (a): per index, the worker whose local time is its last touch, or -1 */
+  struct settling *settling; /* (a): room for every index (settle_local_touches) */
 };
 
 struct ParSketch {
@@ -200,6 +208,11 @@ struct packet_ctx {
   uint32_t sketch_buckets[MAESTRO_MAX_OBJECTS][SKETCH_DEPTH];
   struct local_touch touches[SCRATCH_SLOTS]; /* (a): this attempt's touches */
   unsigned touch_count;
+  /* Verification (maestro_record_order): the shared objects this attempt
+     read and wrote (bit: allocation order), and copies of the shared cells
+     it borrowed outside read mode, to tell a written cell at its return. */
+  uint64_t reads, writes;
+  struct scratch_slot copies[SCRATCH_SLOTS];
 };
 
 static __thread struct packet_ctx ctx;
@@ -234,7 +247,30 @@ static __thread struct call_trace packet_calls;
 
 const struct call_trace *maestro_packet_calls(void) { return &packet_calls; }
 
-static void forget_calls(void) { packet_calls.count = packet_calls.lost = 0; }
+/* A packet (re-)starts: nothing it noted in an attempt before counts. */
+static void forget_attempt(void) {
+  packet_calls.count = packet_calls.lost = 0;
+  if (maestro_record_order) {
+    ctx.reads = ctx.writes = 0;
+    for (int i = 0; i < SCRATCH_SLOTS; ++i)
+      ctx.copies[i].vector = NULL;
+  }
+}
+
+void maestro_packet_access(uint64_t *reads, uint64_t *writes) {
+  *reads = ctx.reads;
+  *writes = ctx.writes;
+}
+
+static void note_read(const struct par_object *o) {
+  if (o->shared)
+    ctx.reads |= 1ull << o->id;
+}
+
+static void note_write(const struct par_object *o) {
+  if (o->shared)
+    ctx.writes |= 1ull << o->id;
+}
 
 #define NOTE(fn, object)                                                              \
   (maestro_record_calls && !in_init                                                 \
@@ -248,6 +284,7 @@ static void forget_calls(void) { packet_calls.count = packet_calls.lost = 0; }
 
 /* Before reading object `o`. */
 static void guard_read(struct par_object *o) {
+  note_read(o);
   if (!o->shared || !uses_locks())
     return;
   switch (ctx.mode) {
@@ -276,6 +313,7 @@ static void guard_read(struct par_object *o) {
 
 /* Before writing object `o`: in read mode, re-run the packet for writing. */
 static void guard_write(struct par_object *o) {
+  note_write(o);
   if (ctx.mode == MODE_READ)
     abort_packet();
   guard_read(o);
@@ -418,7 +456,8 @@ int par_dchain_allocate(int index_range, struct ParDoubleChain **chain_out) {
         chain->local_time[w][i] = INT64_MIN;
     }
     chain->owner = malloc(sizeof(int) * (size_t)index_range);
-    if (chain->owner == NULL)
+    chain->settling = malloc(sizeof(struct settling) * (size_t)index_range);
+    if (chain->owner == NULL || chain->settling == NULL)
       return 0;
     for (int i = 0; i < index_range; ++i)
       chain->owner[i] = -1;
@@ -472,6 +511,37 @@ unsigned par_map_size(struct ParMap *map) {
 /* Vectors: read mode hands out scratch copies                         */
 /* ------------------------------------------------------------------ */
 
+/* Outside read mode the NF writes a borrowed cell in place: when verifying,
+   a copy tells at its return whether it did (a shared object's write). */
+static void keep_copy(struct ParVector *vector, int index, const void *cell) {
+  if (!maestro_record_order || !vector->o.shared)
+    return;
+  if (vector->base->elem_size <= SCRATCH_BYTES)
+    for (int i = 0; i < SCRATCH_SLOTS; ++i) {
+      struct scratch_slot *slot = &ctx.copies[i];
+      if (slot->vector == NULL) {
+        *slot = (struct scratch_slot){.vector = vector, .index = index};
+        memcpy(slot->bytes, cell, vector->base->elem_size);
+        return;
+      }
+    }
+  note_write(&vector->o); /* no room for a copy: count it written */
+}
+
+static void note_if_written(struct ParVector *vector, int index, const void *cell) {
+  if (!maestro_record_order || !vector->o.shared)
+    return;
+  for (int i = 0; i < SCRATCH_SLOTS; ++i) {
+    struct scratch_slot *slot = &ctx.copies[i];
+    if (slot->vector == vector && slot->index == index) {
+      slot->vector = NULL;
+      if (memcmp(slot->bytes, cell, vector->base->elem_size) != 0)
+        note_write(&vector->o);
+      return;
+    }
+  }
+}
+
 void par_vector_borrow(struct ParVector *vector, int index, void **val_out) {
   guard_read(&vector->o);
   struct call_record *r = NOTE(vector_borrow, vector);
@@ -480,6 +550,7 @@ void par_vector_borrow(struct ParVector *vector, int index, void **val_out) {
   SET(r, ret, index);
   calltrace_cell(r, cell, vector->base->elem_size);
   if (ctx.mode != MODE_READ) {
+    keep_copy(vector, index, cell);
     *val_out = cell;
     return;
   }
@@ -516,6 +587,7 @@ void par_vector_return(struct ParVector *vector, int index, void *value) {
     }
     state_fail(__func__, "index %d returned a pointer it did not borrow", index);
   }
+  note_if_written(vector, index, cell);
   vector_return(vector->base, index, value);
 }
 
@@ -603,34 +675,94 @@ static int oldest_index(struct DoubleChain *chain) {
 }
 
 /* Whether expiring before `time` may free something (read-only): then the
-   caller goes to write mode.  In read mode, an oldest index another worker
-   owns counts as "may": its owner's touch is not committed yet, and only
-   write mode orders this packet after it. */
+   caller goes to write mode.  The indexes the base chain holds as older
+   than `time` lead its list; under (a) each may have been touched since,
+   core-locally, so each is looked at: one whose last touch is older than
+   `time` expires.  In read mode, one another worker owns counts as "may":
+   its owner's touch is not committed yet, and only write mode orders this
+   packet after it.  Past SETTLE_LOOKAHEAD indexes, "may" too: write mode
+   then settles them (settle_local_touches), so no packet walks far. */
+#define SETTLE_LOOKAHEAD 8
 static int would_expire(struct ParDoubleChain *chain, vigor_time_t time) {
-  int oldest = oldest_index(chain->base);
-  if (oldest < 0 || chain->base->timestamps[oldest] >= time)
-    return 0;
-  if (ctx.mode == MODE_READ && core_local(chain)) {
-    int owner = __atomic_load_n(&chain->owner[oldest], __ATOMIC_ACQUIRE);
-    if (owner >= 0 && owner != (int)ctx.worker)
+  struct DoubleChain *base = chain->base;
+  int looked = 0;
+  for (int cell = base->cells[0].next; cell != 0; cell = base->cells[cell].next) {
+    int index = cell - 2;
+    if (base->timestamps[index] >= time)
+      return 0;
+    if (!core_local(chain) || ++looked > SETTLE_LOOKAHEAD)
+      return 1;
+    if (ctx.mode == MODE_READ) {
+      int owner = __atomic_load_n(&chain->owner[index], __ATOMIC_ACQUIRE);
+      if (owner >= 0 && owner != (int)ctx.worker)
+        return 1;
+    }
+    if (last_touch(chain, index) < time)
       return 1;
   }
-  return last_touch(chain, oldest) < time;
+  return 0;
 }
 
-/* Moves indexes touched core-locally since to their place in the base
-   chain, so that its head is really the oldest (write mode). */
+static void unlink_cell(struct DoubleChainCell *cells, int cell) {
+  cells[cells[cell].prev].next = cells[cell].next;
+  cells[cells[cell].next].prev = cells[cell].prev;
+}
+
+static void link_after(struct DoubleChainCell *cells, int at, int cell) {
+  cells[cell].prev = at;
+  cells[cell].next = cells[at].next;
+  cells[cells[at].next].prev = cell;
+  cells[at].next = cell;
+}
+
+static int by_time(const void *a, const void *b) {
+  const struct settling *x = a, *y = b;
+  if (x->time != y->time)
+    return x->time < y->time ? -1 : 1;
+  return x->position - y->position;
+}
+
+/* Write mode, before expiring before `time`: every index the base chain
+   holds as older than `time` gets its last touch as its time (its owner's,
+   when touched core-locally since) and moves to where that time puts it, so
+   that the base chain's list is in last-touch order, as the sequential
+   NF's is: it then expires the same indexes, in the same order (which
+   decides the order they are allocated again).  Ties keep the base
+   chain's order. */
 static void settle_local_touches(struct ParDoubleChain *chain, vigor_time_t time) {
   if (!core_local(chain))
     return;
-  for (int oldest = oldest_index(chain->base);
-       oldest >= 0 && chain->base->timestamps[oldest] < time;
-       oldest = oldest_index(chain->base)) {
-    vigor_time_t latest = last_touch(chain, oldest);
-    if (latest < time)
-      return; /* really expired */
-    dchain_rejuvenate_index(chain->base, oldest, latest);
-    release_owner(chain, oldest);
+  struct DoubleChain *base = chain->base;
+  struct DoubleChainCell *cells = base->cells;
+  int count = 0;
+  for (int cell = cells[0].next; cell != 0 && base->timestamps[cell - 2] < time; cell = cells[cell].next) {
+    int index = cell - 2;
+    chain->settling[count] = (struct settling){last_touch(chain, index), count, index};
+    count++;
+  }
+  if (count == 0)
+    return;
+  for (int i = 0; i < count; ++i) {
+    int index = chain->settling[i].index;
+    unlink_cell(cells, index + 2);
+    base->timestamps[index] = chain->settling[i].time;
+    release_owner(chain, index);
+  }
+  qsort(chain->settling, (size_t)count, sizeof(*chain->settling), by_time);
+  /* The expired lead the list (the rest is at least `time`); the others go
+     where their time is, looked for from the tail (they are recent). */
+  int at = 0;
+  for (int i = 0; i < count && chain->settling[i].time < time; ++i) {
+    link_after(cells, at, chain->settling[i].index + 2);
+    at = chain->settling[i].index + 2;
+  }
+  for (int i = 0; i < count; ++i) {
+    if (chain->settling[i].time < time)
+      continue;
+    int after = cells[0].prev;
+    while (after != 0 && base->timestamps[after - 2] > chain->settling[i].time)
+      after = cells[after].prev;
+    link_after(cells, after, chain->settling[i].index + 2);
   }
 }
 
@@ -652,8 +784,10 @@ int par_dchain_rejuvenate_index(struct ParDoubleChain *chain, int index, vigor_t
   if (ctx.mode == MODE_READ && core_local(chain)) {
     guard_read(&chain->o);
     ret = dchain_is_index_allocated(chain->base, index);
-    if (ret)
+    if (ret) {
       touch_locally(chain, index, time);
+      note_write(&chain->o); /* its time, core-locally */
+    }
   } else {
     guard_write(&chain->o);
     ret = dchain_rejuvenate_index(chain->base, index, time);
@@ -809,6 +943,7 @@ static int run_locked(unsigned worker, uint16_t device, uint8_t *packet, uint16_
     ctx.mode = MODE_WRITE;
     int out = process(device, packet, length, now);
     commit();
+    ctx.writes = ~0ull; /* the NF's own variables: unguarded, so every packet conflicts */
     ctx.mode = MODE_PLAIN;
     spin_unlock(&global_lock);
     return out;
@@ -836,7 +971,7 @@ static int run_locked(unsigned worker, uint16_t device, uint8_t *packet, uint16_
   /* A write (or a lock conflict) in read mode: run again, exclusively. */
   undo_local_touches();
   release_read_locks();
-  forget_calls();
+  forget_attempt();
   memset(ctx.scratch, 0, sizeof(ctx.scratch));
   memcpy(packet, saved, length);
   __atomic_store_n(aborts, *aborts + 1, __ATOMIC_RELAXED); /* read by the stats reports */
@@ -854,7 +989,7 @@ static int run_transaction(unsigned worker, uint16_t device, uint8_t *packet,
   maestro_process_fn process = maestro_nf_processes[worker];
   ctx.mode = MODE_PLAIN;
   for (int attempt = 0; attempt < MAESTRO_TM_RETRIES; ++attempt) {
-    forget_calls();
+    forget_attempt();
     unsigned status = _xbegin();
     if (status == _XBEGIN_STARTED) {
       if (__atomic_load_n(&global_lock, __ATOMIC_RELAXED))
@@ -869,7 +1004,7 @@ static int run_transaction(unsigned worker, uint16_t device, uint8_t *packet,
       _mm_pause();
   }
   spin_lock(&global_lock);
-  forget_calls();
+  forget_attempt();
   int out = process(device, packet, length, now);
   commit();
   spin_unlock(&global_lock);
@@ -888,7 +1023,7 @@ uint16_t par_nf_checksum(const void *data, uint16_t length, uint32_t initial) {
 int maestro_run_packet(unsigned worker, uint16_t device, uint8_t *packet,
                        uint16_t length, vigor_time_t now, uint64_t *aborts) {
   ctx.worker = worker;
-  forget_calls();
+  forget_attempt();
   switch (maestro_strategy) {
   case MAESTRO_LOCKS:
     return run_locked(worker, device, packet, length, now, aborts);

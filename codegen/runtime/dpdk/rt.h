@@ -95,6 +95,12 @@ int maestro_run_packet(unsigned worker, uint16_t device, uint8_t *packet,
 uint64_t maestro_last_commit(void);
 extern int maestro_record_order;
 
+/* The shared objects this worker's last packet read and wrote (bit:
+   allocation order; all bits written when packets run exclusively), when
+   maestro_record_order is set: packets that wrote nothing another one
+   touched may be replayed in either order (codegen/verify.py). */
+void maestro_packet_access(uint64_t *reads, uint64_t *writes);
+
 /* The state calls of the worker's current packet, recorded when
    maestro_record_calls is set (verification: which path each packet took). */
 struct call_trace;

@@ -68,12 +68,16 @@ struct sim_queue {
   uint8_t *arena;
   uint8_t *saved;
   int done;
+  /* sim_paced: every packet this queue delivered and stamped before this
+     time is processed (written by its worker, read by the others) */
+  vigor_time_t processed_before;
 } __attribute__((aligned(64))); /* each worker's cursor on its own cache lines */
 
 static struct sim_queue *queues; /* [queue] */
 static unsigned queue_count;
 
 static uint32_t passes; /* 0: loop until stopped */
+int sim_paced;
 static uint32_t *assigned_reta_index;
 static vigor_time_t first_time;
 
@@ -220,6 +224,26 @@ static inline void fill_from_arena(struct rte_mbuf *m, const struct sim_queue *q
   info->base_time = f->time;
 }
 
+/* The trace time of the packet at position `pos` of a queue (INT64_MAX
+   past its last). */
+static vigor_time_t time_at(const struct sim_queue *q, uint32_t pos) {
+  return pos < q->count ? sim_packets[q->indexes[pos]].time : INT64_MAX;
+}
+
+/* sim_paced: the latest time this queue may deliver now.  Called when its
+   worker asks for more, so all it delivered before is processed. */
+static vigor_time_t paced_limit(unsigned queue) {
+  struct sim_queue *q = &queues[queue];
+  __atomic_store_n(&q->processed_before, time_at(q, q->next), __ATOMIC_RELEASE);
+  vigor_time_t limit = INT64_MAX;
+  for (unsigned other = 0; other < queue_count; ++other) {
+    vigor_time_t t = __atomic_load_n(&queues[other].processed_before, __ATOMIC_ACQUIRE);
+    if (other != queue && t < limit)
+      limit = t;
+  }
+  return limit;
+}
+
 static uint16_t rx_inject(uint16_t port, uint16_t queue, struct rte_mbuf *pkts[],
                           uint16_t nb_pkts, uint16_t max_pkts, void *user) {
   (void)port;
@@ -228,6 +252,7 @@ static uint16_t rx_inject(uint16_t port, uint16_t queue, struct rte_mbuf *pkts[]
   if (unlikely(nb_pkts)) /* net_null's pool is kept empty; should it give mbufs, return them */
     rte_pktmbuf_free_bulk(pkts, nb_pkts);
   uint64_t tsc = rte_rdtsc();
+  vigor_time_t limit = sim_paced ? paced_limit(queue) : INT64_MAX;
   uint16_t filled = 0;
   for (; filled < max_pkts; ++filled) {
     if (q->next == q->count) {
@@ -238,6 +263,8 @@ static uint16_t rx_inject(uint16_t port, uint16_t queue, struct rte_mbuf *pkts[]
       q->next = 0;
       q->loops++;
     }
+    if (sim_paced && time_at(q, q->next) > limit)
+      break; /* another queue has earlier packets to process first */
     struct rte_mbuf *m = q->slots[q->slot];
     if (unlikely(rte_mbuf_refcnt_read(m) != 1))
       rte_panic("simnic: queue %u: mbuf %u is still in use when its turn comes again\n", queue, q->slot);
@@ -391,6 +418,8 @@ int simnic_start(unsigned devices, unsigned nqueues, uint32_t pass_count, int mo
     q->indexes[q->count++] = i;
   }
   free(queue_of);
+  for (unsigned q = 0; q < nqueues; ++q)
+    queues[q].processed_before = time_at(&queues[q], 0);
   free(flow_cache); /* the flows are hashed: nothing on the data path looks them up */
   flow_cache = NULL;
 

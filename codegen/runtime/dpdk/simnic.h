@@ -78,6 +78,15 @@ static inline struct sim_info *sim_info(struct rte_mbuf *m) {
    for a frame longer than SIM_MAX_FRAME, naming its packet index). */
 int simnic_load(const char *path, unsigned devices);
 
+/* Set before simnic_start (one pass only): deliver in trace time.  A queue
+   hands out a packet only once every other queue has delivered, and its
+   worker processed, each packet stamped earlier (packets stamped alike may
+   run at once).  So the cores never run apart in trace time, as they do
+   not on a real NIC, where a packet's time is when it comes: verification
+   needs that, since a table sharded per core is one table in the
+   sequential NF, whose expiry sees one clock. */
+extern int sim_paced;
+
 /* Assigns every packet to a queue (RSS), lays the packets out per queue
    (`mode`: SIM_MODE_*) and registers the RX callbacks; `passes`: stop
    after that many passes over the trace, 0: loop until stopped. */
