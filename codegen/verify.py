@@ -563,12 +563,12 @@ def verify_program(program, analysis: Analysis, trace: list[TracePacket], *, def
     first = verdict.first_difference
     if first is not None and (why := _full_table(analysis, program, reached.taken.get(first["index"], []))):
         first = {**first, "why": why}
-    elif first is not None and order is not None and program.lock == "maestro" \
-            and (late := time_goes_back(trace, order, first["index"])) is not None:
-        first = {**first, "why": (f"the cores committed packet {late} after a packet stamped later; maestro "
-                                  "locks expire each core's entries of a shared chain locally, so expiry can "
-                                  "happen in another order than in the sequential NF (--locks object or "
-                                  "global expire in the serial order)")}
+    elif first is not None and (late := time_goes_back(trace, order or list(range(len(trace))),
+                                                       first["index"])) is not None:
+        first = {**first, "why": (f"packet {late} is stamped before a packet the sequential NF ran earlier "
+                                  "(the trace's time goes back there): a table the plan shards expires by "
+                                  "the clock of its core's packets, the NF's one table by all packets', so "
+                                  "they can expire differently")}
     verdict = replace(verdict, reference_coverage=reached, first_difference=first,
                       parallel_coverage=coverage(analysis, observations(sent, in_trace_order(parallel, sent))))
     return verdict, ran.final

@@ -13,8 +13,8 @@ of all paths, of the rest (those left out) and in the trace's own order,
 the verdict and the seconds, and
 writes JSON (default build/bench/verify.json).  `-D fw:FW_CAPACITY=4`
 sets a config macro for one NF, `--locks lb:object` the lock scheme of its
-program; SAMPLE_DEFINES and SAMPLE_LOCKS are used unless
---no-sample-defines (-D and --locks add to them or override them).
+program (default maestro); SAMPLE_DEFINES are used unless
+--no-sample-defines (-D adds to them or overrides them).
 """
 from __future__ import annotations
 
@@ -43,13 +43,6 @@ SAMPLE_DEFINES: dict[str, dict[str, str]] = {
     "psd": {"PSD_THRESHOLD": "4", "PSD_CAPACITY": "64", "PSD_PORT_CAPACITY": "64"},
     "hhh": {"HHH_CAPACITY": "64", "HHH_LIMIT_16": "6000", "HHH_LIMIT_24": "3000", "HHH_LIMIT_32": "1500"},
 }
-#: Lock schemes other than maestro: maestro locks expire a shared chain
-#: core-locally, so at expiry boundaries, where the cores commit packets
-#: behind later-stamped ones, bridge's and lb's programs differ from the NF
-#: (verify names that cause; path traffic reaches those boundaries).  With
-#: object locks bridge is equivalent, lb far less different (a packet sent
-#: to another backend now and then: not understood yet).
-SAMPLE_LOCKS = {"bridge": "object", "lb": "object"}
 
 
 def verify_one(nf: str, defines: dict[str, str], path_seconds: float, lock: str = "maestro") -> dict:
@@ -91,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path-seconds", type=float, default=60.0, help="path traffic budget per NF")
     parser.add_argument("--locks", action="append", default=[], metavar="NF:KIND",
                         help="the lock scheme for one NF's program (default maestro; repeatable)")
-    parser.add_argument("--no-sample-defines", action="store_true", help="no SAMPLE_DEFINES nor SAMPLE_LOCKS")
+    parser.add_argument("--no-sample-defines", action="store_true", help="no SAMPLE_DEFINES")
     parser.add_argument("--json", type=Path, default=build_root() / "bench" / "verify.json")
     args = parser.parse_args(argv)
     defines = {} if args.no_sample_defines else {nf: dict(d) for nf, d in SAMPLE_DEFINES.items()}
@@ -101,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (nf and name and value):
             parser.error(f"-D {item}: expected NF:NAME=VALUE")
         defines.setdefault(nf, {})[name] = value
-    locks = {} if args.no_sample_defines else dict(SAMPLE_LOCKS)
-    locks.update(item.partition(":")[::2] for item in args.locks)
+    locks = dict(item.partition(":")[::2] for item in args.locks)
     rows = []
     table = Table(title="verification on the paths profile (2 cores, sequential run's coverage)")
     for column in ("NF", "-D", "plan", "packets", "paths reached", "maybe", "unreached: full sharded table",

@@ -62,5 +62,7 @@ def test_locks_are_race_free_and_serializable(nf, lock, tmp_path):
     assert "ThreadSanitizer" not in ran.stderr
     parallel = read_parallel_results(results)
     assert {p.worker for p in parallel} == {0, 1}
-    verdict = compare(reference_in_order(nf, trace, serial_order(parallel)), parallel, analysis, trace)
+    # each packet says which shared objects it wrote: replies only read
+    assert any(p.writes for p in parallel) and any(p.reads and not p.writes for p in parallel)
+    verdict = compare(reference_in_order(nf, trace, serial_order(parallel, trace)), parallel, analysis, trace)
     assert verdict.equivalent, verdict.to_json()

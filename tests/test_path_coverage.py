@@ -1,8 +1,8 @@
 """Property: for every sample NF, the paths profile reaches at least 95% of
 the explored paths that can happen, and verify of the sample's plan is
-equivalent on it (`maestro verify NF --cores 2`, the config macros and
-lock schemes of `make verify-samples`: codegen/verify_bench.py
-SAMPLE_DEFINES, SAMPLE_LOCKS).
+equivalent on it (`maestro verify NF --cores 2`, maestro locks where the
+plan locks, the config macros of `make verify-samples`:
+codegen/verify_bench.py SAMPLE_DEFINES).
 
 Exceptions, each with why:
 
@@ -14,15 +14,13 @@ Exceptions, each with why:
   a flow only a backend index below LB_BACKEND_CAPACITY.
 - Shares below 95% (FLOOR), each stated: the test holds what path traffic
   reaches today, so a regression fails it.
-- lb's program is not equivalent on every run (KNOWN_DIFFERENT): a packet
-  may go to another backend; the test holds it to that.
 """
 import pytest
 
 from analyses.angr_env import claripy
 from analyses.nf_source import sample_names
 from codegen.verify import prepare, verify_traffics
-from codegen.verify_bench import SAMPLE_DEFINES, SAMPLE_LOCKS
+from codegen.verify_bench import SAMPLE_DEFINES
 
 
 def _cells(path, vector):
@@ -65,13 +63,6 @@ FLOOR = {
     "pol": 0.8,
 }
 
-#: Samples whose program is not equivalent on every run yet, and the only
-#: fields it may differ in: lb's lock program sometimes sends a packet to
-#: another backend than the NF does (0 to a few packets in a run with object
-#: locks, more with maestro locks at backend expiry boundaries; with global
-#: locks when packets share a timestamp).  Not understood yet: open.
-KNOWN_DIFFERENT = {"lb": {"eth.dst", "ipv4.dst", "ipv4.csum", "tcp.csum", "udp.csum"}}
-
 #: Path traffic time per NF (s): the rounds bound the work of the others
 #: (a time budget reaches fewer paths on a loaded machine); hhh's and lb's
 #: slow solves are cut by time, which their floors allow for.
@@ -89,14 +80,9 @@ def infeasible(nf, paths) -> set[int]:
 
 @pytest.mark.parametrize("nf", sample_names())
 def test_paths_profile_reaches_the_possible_paths_and_verify_is_equivalent(nf, tmp_path):
-    prepared = prepare(nf, defines=SAMPLE_DEFINES.get(nf), lock=SAMPLE_LOCKS.get(nf, "maestro"), out_dir=tmp_path / nf)
+    prepared = prepare(nf, defines=SAMPLE_DEFINES.get(nf), out_dir=tmp_path / nf)
     [(sent, verdict, _)] = verify_traffics(prepared, ["paths"], packets=0, path_seconds=SECONDS.get(nf, 600.0))
-    if not verdict.equivalent:  # only where known, and only as known
-        first = verdict.first_difference["what"]
-        outputs, _, fields = first.partition("; fields differ: ")
-        assert nf in KNOWN_DIFFERENT, verdict.summary()
-        assert outputs.split(", ")[0].split()[-1] == outputs.split(", ")[1].split()[-1], first
-        assert set(fields.split(", ")) <= KNOWN_DIFFERENT[nf], first
+    assert verdict.equivalent, verdict.summary()
     cov = sent.coverage  # the sequential NF's on the trace (a lock program's verdict: in commit order)
     excepted = infeasible(nf, prepared.exploration.paths)
     possible = sum(len(set(ids) - excepted) for ids in cov.paths.values())

@@ -16,7 +16,7 @@ from codegen.program import build
 from codegen.reference import NF_DROP
 from codegen.trace import TracePacket
 from codegen.traffic import generate as traffic
-from codegen.verify import (Binding, compare, fix_l4_checksum, in_trace_order, parallel_results,
+from codegen.verify import (Binding, ParallelResult, compare, fix_l4_checksum, in_trace_order, parallel_results,
                             readdress, reference_in_order, serial_order, time_goes_back, verify_program)
 from tests.nf_helpers import LAN, MS, UDP, WAN, pkt
 
@@ -279,10 +279,40 @@ def test_a_nat_whose_wan_key_sends_replies_to_another_core_is_caught(tmp_path, m
 
 
 def test_a_serial_order_whose_time_goes_back_is_named():
-    """Maestro locks expire core-locally: a difference after the cores
-    committed a packet behind a later-stamped one is explained by that."""
+    """A sharded table expires by its core's clock: a difference after a
+    packet the serial order runs behind a later-stamped one is explained by
+    that packet."""
     trace = [TracePacket(0, t, b"\0" * 60) for t in (10, 20, 30, 40)]
     assert time_goes_back(trace, [0, 1, 2, 3], 3) is None
     assert time_goes_back(trace, [0, 2, 1, 3], 3) == 1  # 1 (t=20) committed after 2 (t=30)
     assert time_goes_back(trace, [0, 2, 1, 3], 2) is None  # nothing went back before packet 2
     assert time_goes_back(trace, [1, 0, 3, 2], 2) == 2  # the nearest before the difference
+
+
+def test_the_serial_order_keeps_the_commit_order_only_where_packets_conflict():
+    """Packets that touched no shared object another one wrote go in trace
+    time; a write keeps its commit order with what touched the object
+    before it, and each core keeps its own order."""
+    trace = [TracePacket(0, t, b"\0" * 60) for t in (30, 10, 20)]
+    parallel = [ParallelResult(0, 0, 0, b"", worker=0, order=0, reads=0b1, writes=0),
+                ParallelResult(1, 0, 0, b"", worker=1, order=1, reads=0, writes=0),
+                ParallelResult(2, 0, 0, b"", worker=1, order=2, reads=0b1, writes=0b1)]
+    assert serial_order(parallel, trace) == [1, 0, 2]  # 2 wrote what 0 read: after it
+    assert serial_order(parallel) == [0, 1, 2]  # without times: the commit order
+    unknown = [replace(p, reads=-1, writes=-1) for p in parallel]  # a run that did not say
+    assert serial_order(unknown, trace) == [0, 1, 2]
+    read_only = [replace(p, writes=0) for p in parallel]
+    assert serial_order(read_only, trace) == [1, 2, 0]  # readers only: 2 stays behind 1, its core's
+    lost = [replace(parallel[1], output=None)] + [parallel[0], parallel[2]]
+    assert serial_order(lost, trace)[-1] == 1
+
+
+def test_a_verification_run_commits_in_trace_time(fw_locks):
+    """The simulated NIC paces the cores by the trace's time (simnic.h
+    sim_paced): the commit order never goes back in time, though both
+    cores worked."""
+    _, trace, parallel = fw_locks
+    committed = sorted(parallel, key=lambda p: p.order)
+    stamps = [trace[p.index].time_ns for p in committed]
+    assert stamps == sorted(stamps)
+    assert {p.worker for p in parallel} == {0, 1}
