@@ -24,7 +24,9 @@ in rounds, with the sequential NF as the judge:
    codegen/rss_queue.py), so that core's table and the NF's fill together;
 4. a path whose packet was sent but took another path usually waits for a
    count to pass a threshold (a sketch's estimate, a counter in an NF
-   variable): later rounds repeat its packet, 64 times, then 256, 1024...,
+   variable), as does a path no cell of the state allows (a token bucket
+   drained, a count past its threshold: its packet is solved for the cell
+   as it would have to be, and repeated unchanged): later rounds repeat its packet, 64 times, then 256, 1024...,
    one copy in three with a new L4 source port (a new flow between the
    same addresses, for counters of flows), one in three with a new
    destination port (for counters of ports, as a scan); odd tries send the
@@ -77,6 +79,10 @@ FILL_LIMIT = 512
 #: pass comes (ns): an expiry is not decided by the order of packets
 #: around it (1 ms: a thousand packets' steps).
 MARGIN_NS = 1_000_000
+
+#: Rounds a path no cell allows gets a packet solved for a cell as it would
+#: have to be (its copies: 64, then 256)
+FREE_CELL_TRIES = 2
 #: Tries at a packet that lands on the core the one-core phase uses.
 CORE_TRIES = 12
 #: Why a table of `per_core` is not filled when the cores are not known.
@@ -217,6 +223,12 @@ class _Builder:
         self.outcomes: dict[tuple, tuple[bool, bool]] = {}
         self.solvers: dict[int, _PathSolver] = {}
         self.mentions: dict[int, set[str]] = {}
+        #: (function, object) -> the paths that make it succeed (_paths_calling)
+        self.callers: dict[tuple[str, str], list[PathResult]] = {}
+        #: per path, the tries made with its cells free (_tests_cells)
+        self.free_tries: dict[int, int] = {}
+        #: (object, path id) of each path's writes
+        self.writes = {(a.object, p) for a in analysis.accesses if a.op == "write" for p in a.paths}
         #: indexes offered to a path's index symbols in the solve under way
         self.offered: dict[frozenset, list[int]] = {}
 
@@ -306,6 +318,14 @@ class _Builder:
             path = self.by_id[path_id]
             before = self.time
             packet, needs = self.solve(path, state, device=device)
+            free_cells = packet is None and tries and not needs and self._tests_cells(path)
+            if free_cells:
+                # no cell holds what the path needs (a drained token bucket,
+                # a count past a threshold): a packet for a cell as it
+                # would have to be, whose exact copies may make it so (two
+                # tries: the cell may be one no packet makes)
+                self.free_tries[path_id] = self.free_tries.get(path_id, 0) + 1
+                packet, needs = self.solve(path, state, device=device, free_cells=True)
             if needs and setup:
                 wanted.extend(needs)
                 pending.append((path_id, device, tries))
@@ -315,7 +335,7 @@ class _Builder:
             group = [packet]
             if tries and not needs:
                 copies = self.repeat(packet, min(64 * 4 ** (tries - 1), max((budget - len(batch)) // 2, 0)),
-                                     burst=self.bursts and tries % 2 == 1)
+                                     burst=self.bursts and tries % 2 == 1, vary=not free_cells)
                 group += [p for p in copies if self.on_core(p)]
             if any(c.function == "nf_checksum" for c in path.calls):
                 group.append(_with_checksums(packet))
@@ -346,13 +366,15 @@ class _Builder:
             self.time = batch[-1].time_ns
         return batch
 
-    def repeat(self, first: TracePacket, count: int, burst: bool = False) -> list[TracePacket]:
+    def repeat(self, first: TracePacket, count: int, burst: bool = False, vary: bool = True
+               ) -> list[TracePacket]:
         """`count` more copies of a packet, one in three with a new L4 source
         port (a new flow with the same addresses), one in three with a new
-        destination port (a scan), one step apart in time (a burst: all at
-        the first one's time, for paths that need no time to pass)."""
+        destination port (a scan), unless not `vary`; one step apart in time
+        (a burst: all at the first one's time, for paths that need no time
+        to pass)."""
         packets = []
-        offset = 14 + (first.data[14] & 0x0F) * 4 if len(first.data) > 34 else None
+        offset = 14 + (first.data[14] & 0x0F) * 4 if len(first.data) > 34 and vary else None
         for i in range(count):
             data = bytearray(first.data)
             port = offset + 2 * (i % 3 - 1) if offset is not None and i % 3 else None
@@ -364,14 +386,15 @@ class _Builder:
 
     # --- solving one path ---------------------------------------------------
 
-    def solve(self, path: PathResult, state: RunState, extra=(), device: int | None = None
-              ) -> tuple[TracePacket | None, list[tuple]]:
+    def solve(self, path: PathResult, state: RunState, extra=(), device: int | None = None,
+              free_cells: bool = False) -> tuple[TracePacket | None, list[tuple]]:
         """A packet taking `path` (arriving on `device`) from `state` (None
-        when unsatisfiable), and what the state lacks for it."""
+        when unsatisfiable), and what the state lacks for it; free_cells:
+        the vector cells it borrows may hold anything, not the state's."""
         solver = self._solver(path)
         for _ in range(1 if self.core is None else CORE_TRIES):
             with solver.scope():
-                packet, needs = self._solve(solver, path, state, extra, device)
+                packet, needs = self._solve(solver, path, state, extra, device, free_cells)
             if packet is None or self.on_core(packet):
                 return packet, needs
         return None, needs
@@ -381,8 +404,8 @@ class _Builder:
             self.solvers[path.id] = _PathSolver(path.constraints)
         return self.solvers[path.id]
 
-    def _solve(self, solver: "_PathSolver", path: PathResult, state: RunState, extra, device: int | None
-               ) -> tuple[TracePacket | None, list[tuple]]:
+    def _solve(self, solver: "_PathSolver", path: PathResult, state: RunState, extra, device: int | None,
+               free_cells: bool = False) -> tuple[TracePacket | None, list[tuple]]:
         self.offered = {}
         solver.add(list(extra))
         symbols = _inputs(path)
@@ -390,6 +413,8 @@ class _Builder:
             solver.add(symbols["device"] == device)
         needs: list[tuple] = []
         for position, call in enumerate(path.calls):
+            if free_cells and call.function == "vector_borrow":
+                continue
             needs += [(*need, path) for need in self._bind(solver, call, state, path, path.calls[:position])]
         if "time" in symbols:  # time never goes back; a packet may come at the same time (a burst)
             solver.add(claripy.SGE(symbols["time"], self.time))
@@ -521,6 +546,17 @@ class _Builder:
             solver.add(ret == len(state.maps.get(order, {})))
         return []
 
+    def _tests_cells(self, path: PathResult) -> bool:
+        """Whether the path's condition tests the value of a cell it borrows
+        and writes (a counter: its packet's copies change it), and was not
+        tried FREE_CELL_TRIES times so already."""
+        if self.free_tries.get(path.id, 0) >= FREE_CELL_TRIES:
+            return False
+        mentioned = set().union(*(c.variables for c in path.constraints))
+        return any(
+            c.function == "vector_borrow" and c.cell is not None and c.cell.variables & mentioned
+            and (c.object, path.id) in self.writes for c in path.calls)
+
     def _mentioned(self, path: PathResult) -> set[str]:
         """Symbols the path's condition or its calls' keys use: a call
         result outside them (an expiry count nothing tests) needs no binding."""
@@ -611,15 +647,17 @@ class _Builder:
     def _paths_calling(self, function: str, obj: str) -> list[PathResult]:
         """Paths that make `function` on `obj` and return it success, those
         with the fewest constraints first."""
-        found = []
-        for path in self.by_id.values():
-            for call in path.calls:
-                if call.function == function and call.object == obj:
-                    ok = call.ret if function == "dchain_allocate_new_index" else None
-                    solver = path.solver()
-                    if ok is None or solver.satisfiable(extra_constraints=[ok == 1]):
-                        found.append(path)
-                    break
+        if (function, obj) not in self.callers:
+            found = []
+            for path in self.by_id.values():
+                for call in path.calls:
+                    if call.function == function and call.object == obj:
+                        ok = call.ret if function == "dchain_allocate_new_index" else None
+                        if ok is None or satisfiable([*path.constraints, ok == 1]):
+                            found.append(path)
+                        break
+            self.callers[(function, obj)] = found
+        found = list(self.callers[(function, obj)])
         # the simplest first (the quickest to solve, the surest to take)
         self.rng.shuffle(found)
         return sorted(found, key=lambda p: len(p.constraints))
@@ -732,6 +770,15 @@ def _inputs(path: PathResult) -> dict[str, claripy.ast.BV]:
             if _PKT.match(name) or _L4.match(name):
                 found[name] = leaf
     return found
+
+
+def satisfiable(constraints) -> bool:
+    """z3's answer on a claripy solver of their own: a path's cached solver
+    (PathResult.solver), after path traffic's other solves, once answered
+    unsat for a satisfiable extra constraint (psd; not understood)."""
+    solver = claripy.Solver()
+    solver.add(constraints)
+    return solver.satisfiable()
 
 
 class _PathSolver:

@@ -39,7 +39,7 @@ SAMPLE_DEFINES: dict[str, dict[str, str]] = {
     "fw": {"FW_CAPACITY": "64"},
     "lb": {"LB_FLOW_CAPACITY": "64"},
     "nat": {"NAT_CAPACITY": "64"},
-    "pol": {"POL_CAPACITY": "64"},
+    "pol": {"POL_CAPACITY": "64", "POL_BURST": "10000"},
     "psd": {"PSD_THRESHOLD": "4", "PSD_CAPACITY": "64", "PSD_PORT_CAPACITY": "64"},
     "hhh": {"HHH_CAPACITY": "64", "HHH_LIMIT_16": "6000", "HHH_LIMIT_24": "3000", "HHH_LIMIT_32": "1500"},
 }
