@@ -182,9 +182,11 @@ def _signed(value: int) -> int:
     return value - (1 << 32) if value >> 31 else value
 
 
-def coverage(analysis: Analysis, packets: Iterable[Observation]) -> Coverage:
-    """Which paths the packets took (see the module doc)."""
-    matcher = PathMatcher(analysis)
+def coverage(analysis: Analysis, packets: Iterable[Observation],
+             matcher: PathMatcher | None = None) -> Coverage:
+    """Which paths the packets took (see the module doc); `matcher`: one
+    made for `analysis` before (compiling its conditions takes a while)."""
+    matcher = matcher or PathMatcher(analysis)
     paths = {d: [p.id for p in analysis.paths if d in p.device] for d in range(analysis.devices)}
     reached: dict[int, set[int]] = {d: set() for d in paths}
     ambiguous: set[int] = set()

@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Callable, Collection, Mapping
 
 from analyses.angr_env import bit_vector_solver, claripy
-from analyses.coverage import Coverage, Observation, coverage
+from analyses.coverage import Coverage, Observation, PathMatcher, coverage
 from analyses.errors import MaestroError
 from analyses.fields import byte_field
 from analyses.model import Analysis
@@ -223,6 +223,8 @@ class _Builder:
         self.outcomes: dict[tuple, tuple[bool, bool]] = {}
         self.solvers: dict[int, _PathSolver] = {}
         self.mentions: dict[int, set[str]] = {}
+        #: matches each replay's packets to the paths (made once)
+        self.matcher = PathMatcher(analysis)
         #: (function, object) -> the paths that make it succeed (_paths_calling)
         self.callers: dict[tuple[str, str], list[PathResult]] = {}
         #: per path, the tries made with its cells free (_tests_cells)
@@ -299,7 +301,7 @@ class _Builder:
         observed = [Observation(r.index, r.device, p.time_ns, p.data, r.output, r.calls)
                     for r, p in zip(run.results, packets)]
         self.time = max((p.time_ns for p in packets), default=0)
-        return coverage(self.analysis, observed), run.state
+        return coverage(self.analysis, observed, self.matcher), run.state
 
     def round(self, todo: list[tuple[int, int, int]], state: RunState, budget: int,
               deadline: float, packets: list[TracePacket] = ()) -> list[TracePacket]:
