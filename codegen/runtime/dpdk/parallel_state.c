@@ -511,35 +511,47 @@ unsigned par_map_size(struct ParMap *map) {
 /* Vectors: read mode hands out scratch copies                         */
 /* ------------------------------------------------------------------ */
 
+/* A free slot of `slots` now holding a copy of `cell`, or NULL (none free,
+   or a cell too big to copy). */
+static struct scratch_slot *copy_to_slot(struct scratch_slot *slots, struct ParVector *vector, int index,
+                                         const void *cell) {
+  if (vector->base->elem_size > SCRATCH_BYTES)
+    return NULL;
+  for (int i = 0; i < SCRATCH_SLOTS; ++i)
+    if (slots[i].vector == NULL) {
+      slots[i].vector = vector;
+      slots[i].index = index;
+      memcpy(slots[i].bytes, cell, vector->base->elem_size);
+      return &slots[i];
+    }
+  return NULL;
+}
+
+/* The slot of `slots` holding the copy of `vector`'s cell `index` (at
+   `bytes`, unless NULL), freed (its bytes stay readable); NULL when none. */
+static struct scratch_slot *take_slot(struct scratch_slot *slots, struct ParVector *vector, int index,
+                                      const void *bytes) {
+  for (int i = 0; i < SCRATCH_SLOTS; ++i)
+    if (slots[i].vector == vector && slots[i].index == index && (bytes == NULL || slots[i].bytes == bytes)) {
+      slots[i].vector = NULL;
+      return &slots[i];
+    }
+  return NULL;
+}
+
 /* Outside read mode the NF writes a borrowed cell in place: when verifying,
    a copy tells at its return whether it did (a shared object's write). */
 static void keep_copy(struct ParVector *vector, int index, const void *cell) {
-  if (!maestro_record_order || !vector->o.shared)
-    return;
-  if (vector->base->elem_size <= SCRATCH_BYTES)
-    for (int i = 0; i < SCRATCH_SLOTS; ++i) {
-      struct scratch_slot *slot = &ctx.copies[i];
-      if (slot->vector == NULL) {
-        *slot = (struct scratch_slot){.vector = vector, .index = index};
-        memcpy(slot->bytes, cell, vector->base->elem_size);
-        return;
-      }
-    }
-  note_write(&vector->o); /* no room for a copy: count it written */
+  if (maestro_record_order && vector->o.shared && copy_to_slot(ctx.copies, vector, index, cell) == NULL)
+    note_write(&vector->o); /* no copy: count it written */
 }
 
 static void note_if_written(struct ParVector *vector, int index, const void *cell) {
   if (!maestro_record_order || !vector->o.shared)
     return;
-  for (int i = 0; i < SCRATCH_SLOTS; ++i) {
-    struct scratch_slot *slot = &ctx.copies[i];
-    if (slot->vector == vector && slot->index == index) {
-      slot->vector = NULL;
-      if (memcmp(slot->bytes, cell, vector->base->elem_size) != 0)
-        note_write(&vector->o);
-      return;
-    }
-  }
+  struct scratch_slot *copy = take_slot(ctx.copies, vector, index, NULL);
+  if (copy != NULL && memcmp(copy->bytes, cell, vector->base->elem_size) != 0)
+    note_write(&vector->o);
 }
 
 void par_vector_borrow(struct ParVector *vector, int index, void **val_out) {
@@ -554,19 +566,10 @@ void par_vector_borrow(struct ParVector *vector, int index, void **val_out) {
     *val_out = cell;
     return;
   }
-  if (vector->base->elem_size > SCRATCH_BYTES)
-    abort_packet(); /* too big to copy: treat as a write */
-  for (int i = 0; i < SCRATCH_SLOTS; ++i) {
-    struct scratch_slot *slot = &ctx.scratch[i];
-    if (slot->vector == NULL) {
-      slot->vector = vector;
-      slot->index = index;
-      memcpy(slot->bytes, cell, vector->base->elem_size);
-      *val_out = slot->bytes;
-      return;
-    }
-  }
-  abort_packet(); /* more cells borrowed at once than slots */
+  struct scratch_slot *slot = copy_to_slot(ctx.scratch, vector, index, cell);
+  if (slot == NULL)
+    abort_packet(); /* too big to copy, or more cells borrowed at once than slots: a write */
+  *val_out = slot->bytes;
 }
 
 void par_vector_return(struct ParVector *vector, int index, void *value) {
@@ -576,16 +579,12 @@ void par_vector_return(struct ParVector *vector, int index, void *value) {
   void *cell;
   vector_borrow(vector->base, index, &cell);
   if (ctx.mode == MODE_READ) {
-    for (int i = 0; i < SCRATCH_SLOTS; ++i) {
-      struct scratch_slot *slot = &ctx.scratch[i];
-      if (slot->vector == vector && slot->index == index && slot->bytes == value) {
-        slot->vector = NULL;
-        if (memcmp(slot->bytes, cell, vector->base->elem_size) != 0)
-          abort_packet(); /* the NF wrote the cell */
-        return;
-      }
-    }
-    state_fail(__func__, "index %d returned a pointer it did not borrow", index);
+    struct scratch_slot *slot = take_slot(ctx.scratch, vector, index, value);
+    if (slot == NULL)
+      state_fail(__func__, "index %d returned a pointer it did not borrow", index);
+    if (memcmp(slot->bytes, cell, vector->base->elem_size) != 0)
+      abort_packet(); /* the NF wrote the cell */
+    return;
   }
   note_if_written(vector, index, cell);
   vector_return(vector->base, index, value);
@@ -670,8 +669,8 @@ static void undo_local_touches(void) {
 
 /* The least recently touched allocated index of the base chain, or -1. */
 static int oldest_index(struct DoubleChain *chain) {
-  int cell = chain->cells[0].next;
-  return cell == 0 ? -1 : cell - 2;
+  int cell = chain->cells[DCHAIN_ALLOCATED_HEAD].next;
+  return cell == DCHAIN_ALLOCATED_HEAD ? -1 : cell - DCHAIN_FIRST_INDEX;
 }
 
 /* Whether expiring before `time` may free something (read-only): then the
@@ -686,8 +685,9 @@ static int oldest_index(struct DoubleChain *chain) {
 static int would_expire(struct ParDoubleChain *chain, vigor_time_t time) {
   struct DoubleChain *base = chain->base;
   int looked = 0;
-  for (int cell = base->cells[0].next; cell != 0; cell = base->cells[cell].next) {
-    int index = cell - 2;
+  for (int cell = base->cells[DCHAIN_ALLOCATED_HEAD].next; cell != DCHAIN_ALLOCATED_HEAD;
+       cell = base->cells[cell].next) {
+    int index = cell - DCHAIN_FIRST_INDEX;
     if (base->timestamps[index] >= time)
       return 0;
     if (!core_local(chain) || ++looked > SETTLE_LOOKAHEAD)
@@ -701,18 +701,6 @@ static int would_expire(struct ParDoubleChain *chain, vigor_time_t time) {
       return 1;
   }
   return 0;
-}
-
-static void unlink_cell(struct DoubleChainCell *cells, int cell) {
-  cells[cells[cell].prev].next = cells[cell].next;
-  cells[cells[cell].next].prev = cells[cell].prev;
-}
-
-static void link_after(struct DoubleChainCell *cells, int at, int cell) {
-  cells[cell].prev = at;
-  cells[cell].next = cells[at].next;
-  cells[cells[at].next].prev = cell;
-  cells[at].next = cell;
 }
 
 static int by_time(const void *a, const void *b) {
@@ -734,9 +722,11 @@ static void settle_local_touches(struct ParDoubleChain *chain, vigor_time_t time
     return;
   struct DoubleChain *base = chain->base;
   struct DoubleChainCell *cells = base->cells;
+  const int head = DCHAIN_ALLOCATED_HEAD, first = DCHAIN_FIRST_INDEX;
   int count = 0;
-  for (int cell = cells[0].next; cell != 0 && base->timestamps[cell - 2] < time; cell = cells[cell].next) {
-    int index = cell - 2;
+  for (int cell = cells[head].next; cell != head && base->timestamps[cell - first] < time;
+       cell = cells[cell].next) {
+    int index = cell - first;
     chain->settling[count] = (struct settling){last_touch(chain, index), count, index};
     count++;
   }
@@ -744,25 +734,25 @@ static void settle_local_touches(struct ParDoubleChain *chain, vigor_time_t time
     return;
   for (int i = 0; i < count; ++i) {
     int index = chain->settling[i].index;
-    unlink_cell(cells, index + 2);
+    dchain_unlink_cell(cells, index + first);
     base->timestamps[index] = chain->settling[i].time;
     release_owner(chain, index);
   }
   qsort(chain->settling, (size_t)count, sizeof(*chain->settling), by_time);
   /* The expired lead the list (the rest is at least `time`); the others go
      where their time is, looked for from the tail (they are recent). */
-  int at = 0;
+  int at = head;
   for (int i = 0; i < count && chain->settling[i].time < time; ++i) {
-    link_after(cells, at, chain->settling[i].index + 2);
-    at = chain->settling[i].index + 2;
+    dchain_link_after(cells, at, chain->settling[i].index + first);
+    at = chain->settling[i].index + first;
   }
   for (int i = 0; i < count; ++i) {
     if (chain->settling[i].time < time)
       continue;
-    int after = cells[0].prev;
-    while (after != 0 && base->timestamps[after - 2] > chain->settling[i].time)
+    int after = cells[head].prev;
+    while (after != head && base->timestamps[after - first] > chain->settling[i].time)
       after = cells[after].prev;
-    link_after(cells, after, chain->settling[i].index + 2);
+    dchain_link_after(cells, after, chain->settling[i].index + first);
   }
 }
 

@@ -8,19 +8,8 @@
 
 #include "state_internal.h"
 
-enum { ALLOCATED_HEAD = 0, FREE_HEAD = 1, FIRST_INDEX = 2 };
-
-static void unlink_cell(struct DoubleChainCell *cells, int cell) {
-  cells[cells[cell].prev].next = cells[cell].next;
-  cells[cells[cell].next].prev = cells[cell].prev;
-}
-
 static void append_cell(struct DoubleChainCell *cells, int head, int cell) {
-  int last = cells[head].prev;
-  cells[cell].prev = last;
-  cells[cell].next = head;
-  cells[last].next = cell;
-  cells[head].prev = cell;
+  dchain_link_after(cells, cells[head].prev, cell);
 }
 
 int dchain_allocate(int index_range, struct DoubleChain **chain_out) {
@@ -29,7 +18,7 @@ int dchain_allocate(int index_range, struct DoubleChain **chain_out) {
   struct DoubleChain *chain = calloc(1, sizeof(*chain));
   if (chain == NULL)
     return 0;
-  chain->cells = calloc((size_t)index_range + FIRST_INDEX, sizeof(*chain->cells));
+  chain->cells = calloc((size_t)index_range + DCHAIN_FIRST_INDEX, sizeof(*chain->cells));
   chain->timestamps = calloc((size_t)index_range, sizeof(*chain->timestamps));
   chain->allocated = calloc((size_t)index_range, sizeof(*chain->allocated));
   if (!chain->cells || !chain->timestamps || !chain->allocated) {
@@ -41,28 +30,28 @@ int dchain_allocate(int index_range, struct DoubleChain **chain_out) {
   }
   chain->range = index_range;
   struct DoubleChainCell *cells = chain->cells;
-  cells[ALLOCATED_HEAD] = (struct DoubleChainCell){ALLOCATED_HEAD, ALLOCATED_HEAD};
-  cells[FREE_HEAD] = (struct DoubleChainCell){FREE_HEAD, FREE_HEAD};
+  cells[DCHAIN_ALLOCATED_HEAD] = (struct DoubleChainCell){DCHAIN_ALLOCATED_HEAD, DCHAIN_ALLOCATED_HEAD};
+  cells[DCHAIN_FREE_HEAD] = (struct DoubleChainCell){DCHAIN_FREE_HEAD, DCHAIN_FREE_HEAD};
   for (int i = 0; i < index_range; ++i)
-    append_cell(cells, FREE_HEAD, i + FIRST_INDEX);
+    append_cell(cells, DCHAIN_FREE_HEAD, i + DCHAIN_FIRST_INDEX);
   *chain_out = chain;
   return 1;
 }
 
 static void mark_allocated(struct DoubleChain *chain, int index,
                            vigor_time_t time) {
-  unlink_cell(chain->cells, index + FIRST_INDEX);
-  append_cell(chain->cells, ALLOCATED_HEAD, index + FIRST_INDEX);
+  dchain_unlink_cell(chain->cells, index + DCHAIN_FIRST_INDEX);
+  append_cell(chain->cells, DCHAIN_ALLOCATED_HEAD, index + DCHAIN_FIRST_INDEX);
   chain->allocated[index] = 1;
   chain->timestamps[index] = time;
 }
 
 int dchain_allocate_new_index(struct DoubleChain *chain, int *index_out,
                               vigor_time_t time) {
-  int first = chain->cells[FREE_HEAD].next;
-  if (first == FREE_HEAD)
+  int first = chain->cells[DCHAIN_FREE_HEAD].next;
+  if (first == DCHAIN_FREE_HEAD)
     return 0;
-  *index_out = first - FIRST_INDEX;
+  *index_out = first - DCHAIN_FIRST_INDEX;
   mark_allocated(chain, *index_out, time);
   return 1;
 }
@@ -90,18 +79,18 @@ int dchain_rejuvenate_index(struct DoubleChain *chain, int index,
 int dchain_free_index(struct DoubleChain *chain, int index) {
   if (!dchain_is_index_allocated(chain, index))
     return 0;
-  unlink_cell(chain->cells, index + FIRST_INDEX);
-  append_cell(chain->cells, FREE_HEAD, index + FIRST_INDEX);
+  dchain_unlink_cell(chain->cells, index + DCHAIN_FIRST_INDEX);
+  append_cell(chain->cells, DCHAIN_FREE_HEAD, index + DCHAIN_FIRST_INDEX);
   chain->allocated[index] = 0;
   return 1;
 }
 
 int dchain_expire_one_index(struct DoubleChain *chain, int *index_out,
                             vigor_time_t time) {
-  int oldest = chain->cells[ALLOCATED_HEAD].next;
-  if (oldest == ALLOCATED_HEAD ||
-      chain->timestamps[oldest - FIRST_INDEX] >= time)
+  int oldest = chain->cells[DCHAIN_ALLOCATED_HEAD].next;
+  if (oldest == DCHAIN_ALLOCATED_HEAD ||
+      chain->timestamps[oldest - DCHAIN_FIRST_INDEX] >= time)
     return 0;
-  *index_out = oldest - FIRST_INDEX;
+  *index_out = oldest - DCHAIN_FIRST_INDEX;
   return dchain_free_index(chain, *index_out);
 }

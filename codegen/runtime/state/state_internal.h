@@ -48,6 +48,22 @@ struct DoubleChain {
   unsigned char *allocated;
 };
 
+enum { DCHAIN_ALLOCATED_HEAD = 0, DCHAIN_FREE_HEAD = 1, DCHAIN_FIRST_INDEX = 2 };
+
+/* List surgery on the cells (dchain.c, and parallel_state.c's settling of
+   core-local touches). */
+static inline void dchain_unlink_cell(struct DoubleChainCell *cells, int cell) {
+  cells[cells[cell].prev].next = cells[cell].next;
+  cells[cells[cell].next].prev = cells[cell].prev;
+}
+
+static inline void dchain_link_after(struct DoubleChainCell *cells, int at, int cell) {
+  cells[cell].prev = at;
+  cells[cell].next = cells[at].next;
+  cells[cells[at].next].prev = cell;
+  cells[at].next = cell;
+}
+
 /* Allocate one particular free index (the sketch uses bucket numbers as
    indexes); returns 0 when it is already allocated or out of range. */
 int dchain_allocate_index(struct DoubleChain *chain, int index,
