@@ -119,7 +119,6 @@ def path_traffic(
     no_fill: Mapping[str, str] | None = None,
     per_core: Collection[str] = (),
     queue_of: Callable[[int, bytes], int] | None = None,
-    bursts: bool = True,
     seconds: float = 60.0,
 ) -> PathTraffic:
     """A trace reaching every path it can (see the module doc).  `paths`/
@@ -129,9 +128,8 @@ def path_traffic(
     table): their full-table paths are driven last, all on one core
     (`queue_of(device, frame)`: the core the program gives a frame), after
     a pause that expires every entry, so that core's table and the NF's one
-    fill together (without queue_of they are not driven); bursts: whether
-    repeats may share one timestamp; seconds: solving stops after this long
-    (the notes say so)."""
+    fill together (without queue_of they are not driven); seconds: solving
+    stops after this long (the notes say so)."""
     source = nf if isinstance(nf, NFSource) else resolve_nf(nf)
     if paths is None or analysis is None:
         exploration = explore(source, defines=defines)
@@ -141,7 +139,6 @@ def path_traffic(
     fillable = {t for t in per_core if capacity.get(t, 0) <= FILL_LIMIT}
     unfilled = {**{t: PER_CORE_NOTE for t in fillable}, **dict(no_fill or {})}
     builder = _Builder(source, analysis, paths, defines, random.Random(seed), unfilled, queue_of)
-    builder.bursts = bursts
     deadline = time.perf_counter() + seconds
     periods = expiry_periods(paths)
     last = builder.needs_full(fillable) if queue_of else {}
@@ -204,8 +201,6 @@ class _Builder:
         #: tables not to fill, with why
         self.unfilled = unfilled
         self.queue_of = queue_of
-        #: whether repeats may come in one nanosecond
-        self.bursts = True
         #: the core every packet must land on (None: any)
         self.core: int | None = None
         #: tables the trace must not fill (each core has its own), with
@@ -337,7 +332,7 @@ class _Builder:
             group = [packet]
             if tries and not needs:
                 copies = self.repeat(packet, min(64 * 4 ** (tries - 1), max((budget - len(batch)) // 2, 0)),
-                                     burst=self.bursts and tries % 2 == 1, vary=not free_cells)
+                                     burst=tries % 2 == 1, vary=not free_cells)
                 group += [p for p in copies if self.on_core(p)]
             if any(c.function == "nf_checksum" for c in path.calls):
                 group.append(_with_checksums(packet))

@@ -85,7 +85,7 @@ class ParallelResult:
     order: int
     calls: tuple = ()
     #: shared objects the packet read and wrote (bit: allocation order;
-    #: ALL_OBJECTS where the run did not say)
+    #: -1, every object, where the run did not say)
     reads: int = -1
     writes: int = -1
 
