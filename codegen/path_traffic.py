@@ -21,7 +21,9 @@ in rounds, with the sequential NF as the judge:
    expires every entry when one is half full, and a batch stops before a
    packet that would find it full.  Its full-table paths come last: after
    such a pause, every packet lands on one core (RSS as the plan sets it:
-   codegen/rss_queue.py), so that core's table and the NF's fill together;
+   codegen/rss_queue.py), so that core's table and the NF's fill together
+   (that phase gets the share of the time its paths have of all, from a
+   quarter to three quarters);
 4. a path whose packet was sent but took another path usually waits for a
    count to pass a threshold (a sketch's estimate, a counter in an NF
    variable), as does a path no cell of the state allows (a token bucket
@@ -144,9 +146,12 @@ def path_traffic(
     last = builder.needs_full(fillable) if queue_of else {}
     if queue_of:  # those tables must not fill before the one-core phase
         builder.guarded = {t: periods[t] for t in fillable if t in periods}
-    # the one-core phase gets a quarter of the time and packets
-    packets, done = builder.rounds([], rounds, max_packets * 3 // 4 if last else max_packets,
-                                   deadline - seconds / 4 if last else deadline, progress, skip=set(last))
+    # the one-core phase gets the share of the time and packets its paths
+    # have of all, from a quarter to three quarters (hhh: most paths need
+    # some level's table full)
+    share = min(0.75, max(0.25, len(last) / len(paths))) if last else 0.0
+    packets, done = builder.rounds([], rounds, int(max_packets * (1 - share)), deadline - seconds * share,
+                                   progress, skip=set(last))
     cov, _ = builder.replay(packets)
     tail = {(p, d) for d, ids in cov.missed().items() for p in ids if p in last}
     if tail and packets and len(packets) < max_packets:
@@ -218,6 +223,8 @@ class _Builder:
         self.outcomes: dict[tuple, tuple[bool, bool]] = {}
         self.solvers: dict[int, _PathSolver] = {}
         self.mentions: dict[int, set[str]] = {}
+        #: (path id, expiry count symbol) -> whether the path tests it
+        self.count_tests: dict[tuple[int, str], bool] = {}
         #: matches each replay's packets to the paths (made once)
         self.matcher = PathMatcher(analysis)
         #: (function, object) -> the paths that make it succeed (_paths_calling)
@@ -492,7 +499,7 @@ class _Builder:
                 else:
                     self.notes.append(f"{call.object} is full: paths that allocate in it are not reached")
         elif call.function in EXPIRIES and call.key is not None \
-                and ret is not None and ret.args[0] in self._mentioned(path):
+                and ret is not None and self._count_tested(path, call):
             stamps = list(state.chains.get(order, {}).values())[:256]
             if call.function == "expire_items_single_map":
                 # how many stamps lie below the threshold, as a chain of
@@ -514,11 +521,14 @@ class _Builder:
             if not offered:  # later borrows at the same index pick among the same
                 self.rng.shuffle(picks)
                 self.offered[frozenset(call.key.variables)] = picks[:CANDIDATES]
-            options = [claripy.And(call.key == i, call.cell == _value(cells[i], width))
+            options = [_to_z3(claripy.And(call.key == i, call.cell == _value(cells[i], width)))
                        for i in picks[:CANDIDATES] if len(cells[i]) * 8 == width]
             if len(cells) <= FILL_LIMIT:  # a cell never written holds zeros
-                options.append(claripy.And(*(call.key != i for i in cells), call.cell == 0))
-            solver.add(claripy.Or(*options) if options else claripy.false())
+                # (built in z3: a claripy term per written cell costs most of a solve)
+                key = _to_z3(call.key)
+                options.append(z3.And(*(key != i for i in cells), _to_z3(call.cell == 0)))
+            solver.add(z3.Or(*options) if options else z3.BoolVal(False, ctx=claripy.backends.z3._context),
+                       variables=call.key.variables | call.cell.variables)
         elif call.function == "cht_find_preferred_available_backend" and call.args:
             # a backend alive (allocated, not expired earlier in the packet),
             # or none; which one the table prefers for the packet's hash is
@@ -553,6 +563,20 @@ class _Builder:
         return any(
             c.function == "vector_borrow" and c.cell is not None and c.cell.variables & mentioned
             and (c.object, path.id) in self.writes for c in path.calls)
+
+    def _count_tested(self, path: PathResult, call) -> bool:
+        """Whether the path's condition asks more of an expiry's count than
+        any count allows (0 to the chain's capacity): only then is it bound
+        to the state (a chain of choices over the stamps: hhh's three
+        chains of 64 cost most of a solve, and nothing tests them)."""
+        name = call.ret.args[0]
+        if (path.id, name) not in self.count_tests:
+            own = [c for c in path.constraints if name in c.variables]
+            capacity = getattr(self.objects.get(call.object), "capacity", None)
+            self.count_tests[(path.id, name)] = bool(own) and (
+                capacity is None or any(c.variables != {name} for c in own)
+                or satisfiable([claripy.ULE(call.ret, capacity), claripy.Not(claripy.And(*own))]))
+        return self.count_tests[(path.id, name)]
 
     def _mentioned(self, path: PathResult) -> set[str]:
         """Symbols the path's condition or its calls' keys use: a call
@@ -649,8 +673,10 @@ class _Builder:
             for path in self.by_id.values():
                 for call in path.calls:
                     if call.function == function and call.object == obj:
+                        # an allocation the path may see succeed (its
+                        # flag's own constraints decide: cheap)
                         ok = call.ret if function == "dchain_allocate_new_index" else None
-                        if ok is None or satisfiable([*path.constraints, ok == 1]):
+                        if ok is None or not self._outcome(path, ok)[1]:
                             found.append(path)
                         break
             self.callers[(function, obj)] = found
@@ -694,7 +720,7 @@ class _Builder:
             wishes += [[claripy.SLE(symbols["time"], self.time + span)] for span in (10 ** 9, 10 ** 11, 10 ** 13)]
         # A wish on symbols no constraint mentions cannot conflict: granted
         # without asking the solver (each check costs tens of ms on big paths).
-        constrained = set().union(*(c.variables for c in solver.constraints))
+        constrained = solver.variables
         free = [w for w in wishes if not any(c.variables & constrained for c in w)]
         wishes = [w for w in wishes if any(c.variables & constrained for c in w)]
         solver.add([c for w in free for c in w])
@@ -770,12 +796,20 @@ def _inputs(path: PathResult) -> dict[str, claripy.ast.BV]:
 
 
 def satisfiable(constraints) -> bool:
-    """z3's answer on a claripy solver of their own: a path's cached solver
-    (PathResult.solver), after path traffic's other solves, once answered
-    unsat for a satisfiable extra constraint (psd; not understood)."""
-    solver = claripy.Solver()
-    solver.add(constraints)
-    return solver.satisfiable()
+    """z3's answer on a solver of their own (a path's cached claripy solver,
+    PathResult.solver, after path traffic's other solves, once answered
+    unsat for a satisfiable extra constraint: psd; not understood).  The
+    solver is put in incremental mode (a scope) before it checks: z3's
+    one-shot checks slow down with every incremental solver alive in the
+    same context (a tenth of a second each, for a trivial formula, with
+    hhh's 70 path solvers; z3 4.13), incremental ones do not."""
+    solver = bit_vector_solver(claripy.backends.z3._context)
+    solver.push()
+    solver.add([_to_z3(c) for c in constraints])
+    result = solver.check()
+    if result == z3.unknown:
+        raise MaestroError(f"path traffic: z3 could not decide a path condition ({solver.reason_unknown()})")
+    return result == z3.sat
 
 
 class _PathSolver:
@@ -783,7 +817,8 @@ class _PathSolver:
     adds its bindings in a scope (push/pop), so z3 keeps what it learnt
     about the path (a fresh solver costs tens of ms per check on a NAT's
     paths, a scoped check a fraction of that).  Offers the calls solving
-    makes of a claripy solver: add, satisfiable, eval, constraints."""
+    makes of a claripy solver: add, satisfiable, eval; `variables`: the
+    names its constraints use."""
 
     def __init__(self, constraints) -> None:
         # claripy builds z3 terms in a context per thread (the workbench
@@ -791,22 +826,23 @@ class _PathSolver:
         self.z3 = bit_vector_solver(claripy.backends.z3._context)
         self.base = list(constraints)
         self.z3.add([_to_z3(c) for c in self.base])
-        self.constraints = list(self.base)
+        self.variables: set[str] = set().union(*(c.variables for c in self.base))
         self.model = None
 
     @contextmanager
     def scope(self):
-        saved = list(self.constraints)
+        saved = set(self.variables)
         self.z3.push()
         try:
             yield self
         finally:
             self.z3.pop()
-            self.constraints, self.model = saved, None
+            self.variables, self.model = saved, None
 
-    def add(self, constraints) -> None:
+    def add(self, constraints, variables: set[str] | None = None) -> None:
+        """Add claripy constraints, or z3 terms with the `variables` they use."""
         constraints = list(constraints) if isinstance(constraints, (list, tuple)) else [constraints]
-        self.constraints += constraints
+        self.variables |= variables if variables is not None else set().union(*(c.variables for c in constraints))
         self.z3.add([_to_z3(c) for c in constraints])
         self.model = None
 
@@ -840,7 +876,9 @@ def _grant(solver: _PathSolver, wishes: list[list]) -> None:
 
 def _to_z3(expr):
     """The z3 term of a claripy expression (a constant truth value as a z3
-    one: claripy converts those to Python booleans)."""
+    one: claripy converts those to Python booleans); a z3 term as it is."""
+    if isinstance(expr, z3.ExprRef):
+        return expr
     term = claripy.backends.z3.convert(expr)
     return z3.BoolVal(term, ctx=claripy.backends.z3._context) if isinstance(term, bool) else term
 

@@ -41,7 +41,7 @@ SAMPLE_DEFINES: dict[str, dict[str, str]] = {
     "nat": {"NAT_CAPACITY": "64"},
     "pol": {"POL_CAPACITY": "64", "POL_BURST": "10000"},
     "psd": {"PSD_THRESHOLD": "4", "PSD_CAPACITY": "64", "PSD_PORT_CAPACITY": "64"},
-    "hhh": {"HHH_CAPACITY": "64", "HHH_LIMIT_16": "6000", "HHH_LIMIT_24": "3000", "HHH_LIMIT_32": "1500"},
+    "hhh": {"HHH_CAPACITY_16": "4", "HHH_CAPACITY_24": "8", "HHH_CAPACITY_32": "16", "HHH_LIMIT_16": "6000", "HHH_LIMIT_24": "3000", "HHH_LIMIT_32": "1500"},
 }
 
 

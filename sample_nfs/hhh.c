@@ -27,16 +27,20 @@
  *   previous window ended.  Packets are never modified.
  *
  * State (one set per level L in 16, 24, 32):
- *   prefixL_map       Map, capacity HHH_CAPACITY; key: uint32_t
+ *   prefixL_map       Map, capacity HHH_CAPACITY_L; key: uint32_t
  *                     ipv4.src/L (network order, host bits zero, stored in
  *                     prefixL_keys); value: index.
- *   prefixL_keys      Vector of HHH_CAPACITY uint32_t.
- *   prefixL_counters  Vector of HHH_CAPACITY struct hhh_counter {bytes in
- *                     the current window, window start}.
- *   prefixL_chain     DoubleChain of HHH_CAPACITY indexes (prefix ages).
+ *   prefixL_keys      Vector of HHH_CAPACITY_L uint32_t.
+ *   prefixL_counters  Vector of HHH_CAPACITY_L struct hhh_counter {bytes
+ *                     in the current window, window start}.
+ *   prefixL_chain     DoubleChain of HHH_CAPACITY_L indexes (prefix ages).
  *
  * Config:
  *   HHH_CAPACITY         prefixes tracked per level (default 65536).
+ *   HHH_CAPACITY_16, HHH_CAPACITY_24, HHH_CAPACITY_32
+ *                        prefixes tracked at one level (default
+ *                        HHH_CAPACITY): a network sees fewer /16s than
+ *                        hosts.
  *   HHH_WINDOW           window length, ns (default 1 s).
  *   HHH_LIMIT_16         bytes per window of a /16 (default 64 000 000).
  *   HHH_LIMIT_24         bytes per window of a /24 (default 16 000 000).
@@ -48,6 +52,15 @@
 
 #ifndef HHH_CAPACITY
 #define HHH_CAPACITY 65536
+#endif
+#ifndef HHH_CAPACITY_16
+#define HHH_CAPACITY_16 HHH_CAPACITY
+#endif
+#ifndef HHH_CAPACITY_24
+#define HHH_CAPACITY_24 HHH_CAPACITY
+#endif
+#ifndef HHH_CAPACITY_32
+#define HHH_CAPACITY_32 HHH_CAPACITY
 #endif
 
 #ifndef HHH_WINDOW
@@ -115,23 +128,26 @@ static bool prefix32_eq(void *a, void *b) { return prefix_eq(a, b); }
 static unsigned prefix32_hash(void *key) { return prefix_hash(key, 32); }
 
 static bool allocate_level(map_keys_equality *eq, map_key_hash *hash,
-                           struct Map **map, struct Vector **keys,
-                           struct Vector **counters,
+                           unsigned capacity, struct Map **map,
+                           struct Vector **keys, struct Vector **counters,
                            struct DoubleChain **chain) {
-  return map_allocate(eq, hash, HHH_CAPACITY, map) &&
-         vector_allocate(sizeof(uint32_t), HHH_CAPACITY, NULL, keys) &&
-         vector_allocate(sizeof(struct hhh_counter), HHH_CAPACITY, NULL,
+  return map_allocate(eq, hash, capacity, map) &&
+         vector_allocate(sizeof(uint32_t), capacity, NULL, keys) &&
+         vector_allocate(sizeof(struct hhh_counter), capacity, NULL,
                          counters) &&
-         dchain_allocate(HHH_CAPACITY, chain);
+         dchain_allocate(capacity, chain);
 }
 
 bool nf_init(void) {
-  return allocate_level(prefix16_eq, prefix16_hash, &prefix16_map,
-                        &prefix16_keys, &prefix16_counters, &prefix16_chain) &&
-         allocate_level(prefix24_eq, prefix24_hash, &prefix24_map,
-                        &prefix24_keys, &prefix24_counters, &prefix24_chain) &&
-         allocate_level(prefix32_eq, prefix32_hash, &prefix32_map,
-                        &prefix32_keys, &prefix32_counters, &prefix32_chain);
+  return allocate_level(prefix16_eq, prefix16_hash, HHH_CAPACITY_16,
+                        &prefix16_map, &prefix16_keys, &prefix16_counters,
+                        &prefix16_chain) &&
+         allocate_level(prefix24_eq, prefix24_hash, HHH_CAPACITY_24,
+                        &prefix24_map, &prefix24_keys, &prefix24_counters,
+                        &prefix24_chain) &&
+         allocate_level(prefix32_eq, prefix32_hash, HHH_CAPACITY_32,
+                        &prefix32_map, &prefix32_keys, &prefix32_counters,
+                        &prefix32_chain);
 }
 
 /* Count `length` bytes against `prefix` at one level; true when the prefix

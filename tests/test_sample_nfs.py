@@ -660,6 +660,16 @@ def test_hhh_full_table_drops_until_an_idle_prefix_expires():
     assert outputs(run("hhh", packets, defines)) == [LAN, LAN, NF_DROP, LAN, LAN]
 
 
+def test_hhh_levels_have_their_own_capacity():
+    defines = {**HHH, "HHH_CAPACITY_16": 1, "HHH_CAPACITY_24": 3}
+    packets = [from_wan(0, "1.1.1.1"),
+               from_wan(1, "2.2.2.2"),                          # a second /16: no room (its /24 is counted)
+               from_wan(2, "1.1.2.1"),                          # same /16, a third /24
+               from_wan(3, "1.1.3.1"),                          # a third /24: no room
+               from_wan(4, "1.1.1.2")]                          # known /24, a new host
+    assert outputs(run("hhh", packets, defines)) == [LAN, NF_DROP, LAN, NF_DROP, LAN]
+
+
 # --------------------------------------------------------------------------
 # Every NF: malformed frames
 # --------------------------------------------------------------------------
