@@ -226,7 +226,7 @@ class _Builder:
         #: (path id, expiry count symbol) -> whether the path tests it
         self.count_tests: dict[tuple[int, str], bool] = {}
         #: matches each replay's packets to the paths (made once)
-        self.matcher = PathMatcher(analysis)
+        self.matcher = _RememberingMatcher(analysis)
         #: (function, object) -> the paths that make it succeed (_paths_calling)
         self.callers: dict[tuple[str, str], list[PathResult]] = {}
         #: per path, the tries made with its cells free (_tests_cells)
@@ -298,7 +298,7 @@ class _Builder:
         return self.core is None or self.queue_of(packet.device, packet.data) == self.core
 
     def replay(self, packets: list[TracePacket]) -> tuple[Coverage, RunState]:
-        run = run_reference(self.source, packets, defines=self.defines, calls=True,
+        run = run_reference(self.source, packets, defines=self.defines, calls=True, with_bytes=False,
                             state_keys=self.key_sizes)
         observed = [Observation(r.index, r.device, p.time_ns, p.data, r.output, r.calls)
                     for r, p in zip(run.results, packets)]
@@ -747,6 +747,20 @@ class _Builder:
         time = max(values.get("time", self.time + STEP_NS), self.time)
         self.time = time
         return TracePacket(device, time, bytes(frame))
+
+
+class _RememberingMatcher(PathMatcher):
+    """A PathMatcher that remembers its answers: each round replays the
+    trace so far, whose packets it matched in the rounds before."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        super().__init__(analysis)
+        self.known: dict[Observation, list[int]] = {}
+
+    def match(self, packet: Observation) -> list[int]:
+        if packet not in self.known:
+            self.known[packet] = super().match(packet)
+        return self.known[packet]
 
 
 def _frame_offset(name: str, frame: bytes) -> int | None:
