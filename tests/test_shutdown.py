@@ -99,6 +99,36 @@ def test_sigterm_stops_maestro_verify_and_removes_its_program(tmp_path):
     assert_nothing_left(process, tmp, tmp)
 
 
+#: A command whose first interrupt lands in a destructor: Python prints it
+#: ("Exception ignored in") and drops it, as it does when SIGTERM arrives
+#: while z3 frees a term.
+SWALLOWED = """
+import os, signal, time
+from workbench.cli import terminate_as_interrupt
+
+class Doomed:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)  # the handler runs here
+
+try:
+    with terminate_as_interrupt():
+        Doomed()
+        time.sleep(20)
+        print("finished")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_an_interrupt_a_destructor_swallowed_is_raised_again():
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", SWALLOWED], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert "Exception ignored" in done.stderr  # the first interrupt was lost...
+    assert done.stdout.strip() == "interrupted"  # ...and raised again
+    assert time.monotonic() - started < 15
+
+
 def test_each_run_gets_its_own_dpdk_prefix():
     first, second = (dpdk_runtime_dir(simulated_eal_args(1, 2)) for _ in range(2))
     assert first != second and first.name.startswith(f"maestro{os.getpid()}-")
