@@ -60,7 +60,7 @@ FLOOR = {
     # while the coarser table was full, that table's entries expired
     # since), a window restarted at /24 by a neighbour but not at /32; and
     # the plan shards every table, so none may fill before the one-core
-    # phase (30 of 71 reached in 30 s, 22 to 24 before replays got faster)
+    # phase (23 to 30 of 71 reached in 30 s across runs)
     "hhh": 0.28,
     # a flow whose backend expired while another is alive or none is (the
     # flow must be younger than its backend's last heartbeat by less than
