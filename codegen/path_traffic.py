@@ -565,16 +565,17 @@ class _Builder:
             and (c.object, path.id) in self.writes for c in path.calls)
 
     def _count_tested(self, path: PathResult, call) -> bool:
-        """Whether the path's condition asks more of an expiry's count than
-        any count allows (0 to the chain's capacity): only then is it bound
-        to the state (a chain of choices over the stamps: hhh's three
-        chains of 64 cost most of a solve, and nothing tests them)."""
+        """Whether the path uses an expiry's count: as a call's key, or in
+        a condition that asks more of it than any count allows (0 to the
+        chain's capacity).  Only then is it bound to the state (a chain of
+        choices over the stamps: hhh's three chains of 64 cost most of a
+        solve, and nothing tests them)."""
         name = call.ret.args[0]
         if (path.id, name) not in self.count_tests:
             own = [c for c in path.constraints if name in c.variables]
             capacity = getattr(self.objects.get(call.object), "capacity", None)
-            self.count_tests[(path.id, name)] = bool(own) and (
-                capacity is None or any(c.variables != {name} for c in own)
+            self.count_tests[(path.id, name)] = name in self._mentioned(path) and (
+                not own or capacity is None or any(c.variables != {name} for c in own)
                 or satisfiable([claripy.ULE(call.ret, capacity), claripy.Not(claripy.And(*own))]))
         return self.count_tests[(path.id, name)]
 
