@@ -8,6 +8,7 @@ which addr2line finds in the executable's debug information.
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyses.coverage import ObservedCall
@@ -23,10 +24,36 @@ def split_calls(line: str) -> tuple[str, str]:
 def read_calls(texts: list[str], executable: Path) -> list[tuple[ObservedCall, ...]]:
     """The calls of each packet (one text per packet, "" for none); sites
     resolved to "file.c:line" with one addr2line run."""
-    parsed = [_parse(text) for text in texts]
-    lines = source_lines(executable, sorted({r[2] for records in parsed for r in records}))
-    return [tuple(ObservedCall(f, o, lines.get(s, "?"), r, out, c) for f, o, s, r, out, c in records)
-            for records in parsed]
+    # path traffic replays the same packets round after round: each text
+    # is read once per build of the executable (a rebuild at the same path
+    # is another build)
+    stat = executable.stat()
+    build = _BUILDS.setdefault((str(executable.resolve()), stat.st_mtime_ns, stat.st_size), _Build())
+    if len(build.calls) > MAX_KNOWN:
+        build.calls.clear()
+    new = {text: _parse(text) for text in set(texts) - build.calls.keys()}
+    missing = {r[2] for records in new.values() for r in records} - build.lines.keys()
+    build.lines.update(source_lines(executable, sorted(missing)))
+    lines = build.lines
+    for text, records in new.items():
+        build.calls[text] = tuple(ObservedCall(f, o, lines.get(s, "?"), r, out, c)
+                                  for f, o, s, r, out, c in records)
+    return [build.calls[text] for text in texts]
+
+
+#: Texts read once kept per build, at most (then forgotten).
+MAX_KNOWN = 1 << 18
+
+
+@dataclass
+class _Build:
+    """What one build of an executable's call texts were read as."""
+
+    lines: dict[int, str] = field(default_factory=dict)
+    calls: dict[str, tuple[ObservedCall, ...]] = field(default_factory=dict)
+
+
+_BUILDS: dict[tuple, _Build] = {}
 
 
 def _parse(text: str) -> list[tuple]:
