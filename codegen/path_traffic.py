@@ -16,14 +16,20 @@ in rounds, with the sequential NF as the judge:
    path will look up; for an allocated index, a packet that allocates one;
    for a full table, as many allocating packets as the table has room
    (when that is a few hundred: lower the capacity with -D otherwise);
+   for a hit that no entry gives together with the path's misses (z3's
+   unsat core names them: a /24 known whose /16 the path needs unknown), a
+   new entry put by a packet that leaves the missed tables alone (one that
+   finds them full, when no other does: such a path is driven with the
+   full-table paths);
    a table each core of the parallel program has its own instance of (a
    sharded table) must not fill then: a round begins after a pause that
    expires every entry when one is half full, and a batch stops before a
    packet that would find it full.  Its full-table paths come last: after
    such a pause, every packet lands on one core (RSS as the plan sets it:
-   codegen/rss_queue.py), so that core's table and the NF's fill together
-   (that phase gets the share of the time its paths have of all, from a
-   quarter to three quarters);
+   codegen/rss_queue.py; the free bytes are drawn again until it does),
+   so that core's table and the NF's fill together (that phase gets the
+   share of the time its paths have of all, from a quarter to three
+   quarters);
 4. a path whose packet was sent but took another path usually waits for a
    count to pass a threshold (a sketch's estimate, a counter in an NF
    variable), as does a path no cell of the state allows (a token bucket
@@ -143,7 +149,7 @@ def path_traffic(
     builder = _Builder(source, analysis, paths, defines, random.Random(seed), unfilled, queue_of)
     deadline = time.perf_counter() + seconds
     periods = expiry_periods(paths)
-    last = builder.needs_full(fillable) if queue_of else {}
+    last = builder.needs_full_history(fillable) if queue_of else {}
     if queue_of:  # those tables must not fill before the one-core phase
         builder.guarded = {t: periods[t] for t in fillable if t in periods}
     # the one-core phase gets the share of the time and packets its paths
@@ -235,6 +241,10 @@ class _Builder:
         self.writes = {(a.object, p) for a in analysis.accesses if a.op == "write" for p in a.paths}
         #: indexes offered to a path's index symbols in the solve under way
         self.offered: dict[frozenset, list[int]] = {}
+        #: the solve under way's hits and misses, each under a literal that
+        #: tells which of them conflict when it is unsatisfiable: literal,
+        #: ("hit" or "miss", the lookup)
+        self.tracked: list[tuple] = []
 
     def rounds(self, packets: list[TracePacket], rounds: int, max_packets: int, deadline: float,
                progress: Callable[[str], None] | None, skip: set[int] = frozenset(),
@@ -281,12 +291,32 @@ class _Builder:
 
     def needs_full(self, tables: set[str]) -> dict[int, set[str]]:
         """Paths that need some of `tables` full: path id -> those tables."""
+        if not tables:
+            return {}
         found: dict[int, set[str]] = {}
         for path in self.by_id.values():
             for call in path.calls:
                 if call.function == "dchain_allocate_new_index" and call.object in tables \
                         and call.ret is not None and self._outcome(path, call.ret)[1]:
                     found.setdefault(path.id, set()).add(call.object)
+        return found
+
+    def needs_full_history(self, tables: set[str]) -> dict[int, set[str]]:
+        """Paths that need some of `tables` full, or an entry only a packet
+        that finds one full makes: a hit in one map with a miss in another
+        where every path that puts such a key and not the other finds one
+        of `tables` full (a /24 known while its /16 is not: made while the
+        /16 table was full).  Path id -> those tables."""
+        full = self.needs_full(tables)
+        found = dict(full)
+        for path in self.by_id.values():
+            lookups = [(c.object, self._outcome(path, c.ret)) for c in path.calls
+                       if c.function == "map_get" and c.ret is not None and c.ret.op == "BVS"]
+            misses = frozenset(obj for obj, (_, miss) in lookups if miss)
+            for obj, (hit, _) in lookups:
+                creators = [c for c in self._paths_calling("map_put", obj) if not self._touches(c, misses)]
+                if hit and misses and creators and all(c.id in full for c in creators):
+                    found.setdefault(path.id, set()).update(*(full[c.id] for c in creators))
         return found
 
     def half_full(self, state: RunState) -> bool:
@@ -356,7 +386,12 @@ class _Builder:
             emit(path_id, device, tries, state, setup=True)
         # indexes (a backend's heartbeat) before entries (a flow that may
         # need one), so an entry is younger than what it refers to
-        for need in sorted(wanted, key=lambda n: n[0] == "entry"):
+        made = set()
+        for need in sorted(wanted, key=lambda n: n[0] in ("entry", "fresh")):
+            if need[0] in ("index", "full"):  # one table filled (an index taken) once per round
+                if need[:2] in made:
+                    continue
+                made.add(need[:2])
             batch += self.create(need, state)
         if pending and time.perf_counter() < deadline:
             state = self.replay(list(packets) + batch)[1]
@@ -396,12 +431,8 @@ class _Builder:
         when unsatisfiable), and what the state lacks for it; free_cells:
         the vector cells it borrows may hold anything, not the state's."""
         solver = self._solver(path)
-        for _ in range(1 if self.core is None else CORE_TRIES):
-            with solver.scope():
-                packet, needs = self._solve(solver, path, state, extra, device, free_cells)
-            if packet is None or self.on_core(packet):
-                return packet, needs
-        return None, needs
+        with solver.scope():
+            return self._solve(solver, path, state, extra, device, free_cells)
 
     def _solver(self, path: PathResult) -> "_PathSolver":
         if path.id not in self.solvers:
@@ -410,7 +441,7 @@ class _Builder:
 
     def _solve(self, solver: "_PathSolver", path: PathResult, state: RunState, extra, device: int | None,
                free_cells: bool = False) -> tuple[TracePacket | None, list[tuple]]:
-        self.offered = {}
+        self.offered, self.tracked = {}, []
         solver.add(list(extra))
         symbols = _inputs(path)
         if device is not None and "device" in symbols:
@@ -424,11 +455,46 @@ class _Builder:
             solver.add(claripy.SGE(symbols["time"], self.time))
         if "length" in symbols:  # a trace holds frames of at least one byte
             solver.add(symbols["length"] >= 1)
-        if not solver.satisfiable():
-            return None, needs
-        base = self._base_frame()
-        self._prefer(solver, symbols, base)
-        return self._packet(solver, symbols, base, path), needs
+        literals = [literal for literal, _ in self.tracked]
+        if not solver.satisfiable(extra_constraints=literals):
+            return None, needs or self._conflict(solver, path, literals)
+        solver.add(literals, variables=set())
+        # the one-core phase: other free bytes until the packet lands on its
+        # core (the state bound once)
+        before = self.time
+        for _ in range(1 if self.core is None else CORE_TRIES):
+            with solver.scope():
+                base = self._base_frame()
+                self._prefer(solver, symbols, base)
+                packet = self._packet(solver, symbols, base, path)
+            if self.on_core(packet):
+                return packet, needs
+            self.time = before
+        return None, needs
+
+    def _track(self, solver: "_PathSolver", constraint, kind: str, call) -> None:
+        """Add a lookup's hit (or miss) constraint under a literal of its own."""
+        literal = z3.Bool(f"track_{len(self.tracked)}", ctx=claripy.backends.z3._context)
+        solver.add(z3.Implies(literal, _to_z3(constraint)), variables=constraint.variables)
+        self.tracked.append((literal, (kind, call)))
+
+    def _conflict(self, solver: "_PathSolver", path: PathResult, literals: list) -> list[tuple]:
+        """What the state lacks when no entry it holds gives a hit the path
+        needs together with its misses, or with the room an expiry must make
+        (a prefix known at /24 whose /16 is known too, when the path needs
+        the /16 unknown; a /32 older than every /24, when it needs a /24 to
+        expire first): a new entry for the hit, made by a packet that puts
+        no key in those tables (none: nothing is sent)."""
+        core = {str(c) for c in solver.z3.unsat_core()}
+        hits = [(literal, call) for literal, (kind, call) in self.tracked if kind == "hit" and str(literal) in core]
+        avoid = frozenset(call.object for literal, (kind, call) in self.tracked
+                          if kind in ("miss", "room") and str(literal) in core)
+        if not avoid:
+            return []
+        for literal, call in hits:
+            if solver.satisfiable(extra_constraints=[x for x in literals if x is not literal]):
+                return [("fresh", call.object, call, avoid, path)]
+        return []
 
     def _outcome(self, path: PathResult, ret) -> tuple[bool, bool]:
         """(the path needs ret true, needs it false): worked out once per call."""
@@ -463,9 +529,11 @@ class _Builder:
                     return [("entry", call.object, call)]
                 if bound:  # the index the value is: later calls of the packet pick among these
                     self.offered[frozenset(call.out.variables)] = [v for _, v in picked]
-                solver.add(claripy.Or(*options))
+                self._track(solver, claripy.Or(*options), "hit", call)
             elif needs_false:
-                solver.add([key != _value(k, key.size()) for k, _ in entries[:AVOIDED] if len(k) * 8 == key.size()])
+                avoided = [key != _value(k, key.size()) for k, _ in entries[:AVOIDED] if len(k) * 8 == key.size()]
+                if avoided:
+                    self._track(solver, claripy.And(*avoided), "miss", call)
         elif call.function in ("dchain_is_index_allocated", "dchain_rejuvenate_index", "dchain_free_index") \
                 and call.key is not None:
             allocated = list(state.chains.get(order, {}).items())
@@ -495,7 +563,7 @@ class _Builder:
                 expiry = _expiry_before(earlier, call.object)
                 stamps = list(state.chains.get(order, {}).values())[:256]
                 if expiry and stamps:
-                    solver.add(claripy.Or(*(claripy.SGT(expiry.key, t) for t in stamps)))
+                    self._track(solver, claripy.Or(*(claripy.SGT(expiry.key, t) for t in stamps)), "room", call)
                 else:
                     self.notes.append(f"{call.object} is full: paths that allocate in it are not reached")
         elif call.function in EXPIRIES and call.key is not None \
@@ -521,12 +589,12 @@ class _Builder:
             if not offered:  # later borrows at the same index pick among the same
                 self.rng.shuffle(picks)
                 self.offered[frozenset(call.key.variables)] = picks[:CANDIDATES]
-            options = [_to_z3(claripy.And(call.key == i, call.cell == _value(cells[i], width)))
+            # (built in z3: a claripy term per option costs most of a solve)
+            key, cell = _to_z3(call.key), _to_z3(call.cell)
+            options = [z3.And(key == i, cell == int.from_bytes(cells[i], "big"))
                        for i in picks[:CANDIDATES] if len(cells[i]) * 8 == width]
             if len(cells) <= FILL_LIMIT:  # a cell never written holds zeros
-                # (built in z3: a claripy term per written cell costs most of a solve)
-                key = _to_z3(call.key)
-                options.append(z3.And(*(key != i for i in cells), _to_z3(call.cell == 0)))
+                options.append(z3.And(*(key != i for i in cells), cell == 0))
             solver.add(z3.Or(*options) if options else z3.BoolVal(False, ctx=claripy.backends.z3._context),
                        variables=call.key.variables | call.cell.variables)
         elif call.function == "cht_find_preferred_available_backend" and call.args:
@@ -592,12 +660,17 @@ class _Builder:
     def create(self, need: tuple, state: RunState) -> list[TracePacket]:
         """Packets that create what a path needs (see the module doc)."""
         kind, obj = need[0], need[1]
-        if kind == "entry":
-            call, path = need[2], need[3]
+        if kind in ("entry", "fresh"):
+            call, path = need[2], need[-1]
+            # a fresh entry: by a packet that puts no key where the path needs a miss
+            avoid = need[3] if kind == "fresh" else frozenset()
             wanted = self._key_wanted(call, path)
+            # (not one that needs a table full that must not fill yet)
+            barred = self.needs_full(set(self.guarded))
             for creator in self._paths_calling("map_put", obj):
                 put = next(c for c in creator.calls if c.function == "map_put" and c.object == obj)
-                if wanted is None or put.key.size() != wanted.size():
+                if wanted is None or put.key.size() != wanted.size() or self._touches(creator, avoid) \
+                        or creator.id in barred:
                     continue
                 packet, _ = self.solve(creator, state, extra=[put.key == wanted])
                 if packet is not None:
@@ -628,6 +701,14 @@ class _Builder:
                 if packets:
                     return packets
         return []
+
+    def _touches(self, path: PathResult, tables: Collection[str]) -> bool:
+        """Whether the path may put a key in one of `tables` (maps), find
+        one there, or take an index of one (chains)."""
+        return any(c.object in tables and (
+            c.function == "map_put"
+            or c.function in ("map_get", "dchain_allocate_new_index") and c.ret is not None
+            and not self._outcome(path, c.ret)[1]) for c in path.calls)
 
     def _variants(self, packet: TracePacket, path: PathResult, count: int) -> list[TracePacket]:
         """Up to `count` copies of a packet of `path` with other random bytes
