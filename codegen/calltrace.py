@@ -23,7 +23,8 @@ def split_calls(line: str) -> tuple[str, str]:
 
 def read_calls(texts: list[str], executable: Path) -> list[tuple[ObservedCall, ...]]:
     """The calls of each packet (one text per packet, "" for none); sites
-    resolved to "file.c:line" with one addr2line run."""
+    resolved to "file.c:line" with one addr2line run for the sites this
+    build of the executable had not shown before."""
     # path traffic replays the same packets round after round: each text
     # is read once per build of the executable (a rebuild at the same path
     # is another build)
@@ -31,14 +32,17 @@ def read_calls(texts: list[str], executable: Path) -> list[tuple[ObservedCall, .
     build = _BUILDS.setdefault((str(executable.resolve()), stat.st_mtime_ns, stat.st_size), _Build())
     if len(build.calls) > MAX_KNOWN:
         build.calls.clear()
-    new = {text: _parse(text) for text in set(texts) - build.calls.keys()}
+    # (read into a dict of this call's own: the workbench's worker threads
+    # may read calls of the same build at once)
+    known = {text: calls for text in set(texts) if (calls := build.calls.get(text)) is not None}
+    new = {text: _parse(text) for text in set(texts) - known.keys()}
     missing = {r[2] for records in new.values() for r in records} - build.lines.keys()
     build.lines.update(source_lines(executable, sorted(missing)))
-    lines = build.lines
+    lines = dict(build.lines)
     for text, records in new.items():
-        build.calls[text] = tuple(ObservedCall(f, o, lines.get(s, "?"), r, out, c)
-                                  for f, o, s, r, out, c in records)
-    return [build.calls[text] for text in texts]
+        known[text] = build.calls[text] = tuple(ObservedCall(f, o, lines.get(s, "?"), r, out, c)
+                                                for f, o, s, r, out, c in records)
+    return [known[text] for text in texts]
 
 
 #: Texts read once kept per build, at most (then forgotten).
