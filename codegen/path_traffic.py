@@ -241,10 +241,12 @@ class _Builder:
         self.writes = {(a.object, p) for a in analysis.accesses if a.op == "write" for p in a.paths}
         #: indexes offered to a path's index symbols in the solve under way
         self.offered: dict[frozenset, list[int]] = {}
-        #: the solve under way's hits and misses, each under a literal that
-        #: tells which of them conflict when it is unsatisfiable: literal,
-        #: ("hit" or "miss", the lookup)
+        #: the solve under way's hits, misses and room an expiry must make,
+        #: each under a literal that tells which of them conflict when it is
+        #: unsatisfiable: literal, ("hit", "miss" or "room", the call)
         self.tracked: list[tuple] = []
+        #: tables -> the paths that need some of them full (needs_full)
+        self.full_needs: dict[frozenset, dict[int, frozenset[str]]] = {}
 
     def rounds(self, packets: list[TracePacket], rounds: int, max_packets: int, deadline: float,
                progress: Callable[[str], None] | None, skip: set[int] = frozenset(),
@@ -280,7 +282,7 @@ class _Builder:
 
     def unfilling(self, packets: list[TracePacket], batch: list[TracePacket]) -> list[TracePacket]:
         """`batch` up to its first packet that finds a guarded table full."""
-        full = set(self.needs_full(set(self.guarded)))
+        full = set(self.needs_full(self.guarded.keys()))
         if not full or not batch:
             return batch
         taken = self.replay(packets + batch)[0].taken
@@ -289,17 +291,20 @@ class _Builder:
                 return batch[:i]
         return batch
 
-    def needs_full(self, tables: set[str]) -> dict[int, set[str]]:
-        """Paths that need some of `tables` full: path id -> those tables."""
-        if not tables:
-            return {}
-        found: dict[int, set[str]] = {}
-        for path in self.by_id.values():
-            for call in path.calls:
-                if call.function == "dchain_allocate_new_index" and call.object in tables \
-                        and call.ret is not None and self._outcome(path, call.ret)[1]:
-                    found.setdefault(path.id, set()).add(call.object)
-        return found
+    def needs_full(self, tables: Collection[str]) -> dict[int, frozenset[str]]:
+        """Paths that need some of `tables` full: path id -> those tables
+        (worked out once per set of tables: each round and each fresh
+        entry asks for the guarded ones)."""
+        key = frozenset(tables)
+        if key not in self.full_needs:
+            found: dict[int, set[str]] = {}
+            for path in self.by_id.values():
+                for call in path.calls:
+                    if call.function == "dchain_allocate_new_index" and call.object in key \
+                            and call.ret is not None and self._outcome(path, call.ret)[1]:
+                        found.setdefault(path.id, set()).add(call.object)
+            self.full_needs[key] = {p: frozenset(t) for p, t in found.items()}
+        return self.full_needs[key]
 
     def needs_full_history(self, tables: set[str]) -> dict[int, set[str]]:
         """Paths that need some of `tables` full, or an entry only a packet
@@ -308,7 +313,7 @@ class _Builder:
         of `tables` full (a /24 known while its /16 is not: made while the
         /16 table was full).  Path id -> those tables."""
         full = self.needs_full(tables)
-        found = dict(full)
+        found = {p: set(t) for p, t in full.items()}
         for path in self.by_id.values():
             lookups = [(c.object, self._outcome(path, c.ret)) for c in path.calls
                        if c.function == "map_get" and c.ret is not None and c.ret.op == "BVS"]
@@ -473,7 +478,7 @@ class _Builder:
         return None, needs
 
     def _track(self, solver: "_PathSolver", constraint, kind: str, call) -> None:
-        """Add a lookup's hit (or miss) constraint under a literal of its own."""
+        """Add a call's hit, miss or room constraint under a literal of its own."""
         literal = z3.Bool(f"track_{len(self.tracked)}", ctx=claripy.backends.z3._context)
         solver.add(z3.Implies(literal, _to_z3(constraint)), variables=constraint.variables)
         self.tracked.append((literal, (kind, call)))
@@ -666,7 +671,7 @@ class _Builder:
             avoid = need[3] if kind == "fresh" else frozenset()
             wanted = self._key_wanted(call, path)
             # (not one that needs a table full that must not fill yet)
-            barred = self.needs_full(set(self.guarded))
+            barred = self.needs_full(self.guarded.keys())
             for creator in self._paths_calling("map_put", obj):
                 put = next(c for c in creator.calls if c.function == "map_put" and c.object == obj)
                 if wanted is None or put.key.size() != wanted.size() or self._touches(creator, avoid) \
