@@ -91,6 +91,12 @@ MARGIN_NS = 1_000_000
 #: Rounds a path no cell allows gets a packet solved for a cell as it would
 #: have to be (its copies: 64, then 256)
 FREE_CELL_TRIES = 2
+#: Passes at filling a table, each replayed to see what room is left.
+FILL_PASSES = 4
+#: Set-up stages per round: a path's needs are made, it is solved again,
+#: and what it lacks then is made in the next stage (a table filled, then an
+#: entry made while it is full, then the path).
+SETUP_STAGES = 3
 #: Tries at a packet that lands on the core the one-core phase uses.
 CORE_TRIES = 12
 #: Why a table of `per_core` is not filled when the cores are not known.
@@ -245,6 +251,8 @@ class _Builder:
         #: each under a literal that tells which of them conflict when it is
         #: unsatisfiable: literal, ("hit", "miss" or "room", the call)
         self.tracked: list[tuple] = []
+        #: paths whose table a round did not fill (another path needed room in it)
+        self.waiting: set[int] = set()
         #: tables -> the paths that need some of them full (needs_full)
         self.full_needs: dict[frozenset, dict[int, frozenset[str]]] = {}
 
@@ -345,18 +353,21 @@ class _Builder:
         """One packet per (path, device, tries so far), and the packets that
         set up what it needs; repeated when an earlier try did not reach it.
         Paths whose state had to be set up are solved again once it is (the
-        trace so far, `packets`, and the set-up packets replayed).  A packet
+        trace so far, `packets`, and the set-up packets replayed), up to
+        SETUP_STAGES times.  A packet
         that needs time to pass (an expiry) goes at the end of the round, so
         the paths solved after it still find the entries it lets expire.
         Stops at `deadline` (time.perf_counter)."""
         batch: list[TracePacket] = []
         late: list[list[TracePacket]] = []
-        pending: list[tuple[int, int, int]] = []
+        # the paths whose table was not filled last round go first
+        todo = sorted(todo, key=lambda t: t[0] not in self.waiting)
+        self.waiting = set()
 
         def emit(path_id: int, device: int, tries: int, state: RunState, setup: bool) -> None:
             path = self.by_id[path_id]
             before = self.time
-            packet, needs = self.solve(path, state, device=device)
+            packet, needs = self.solve(path, state, device=device, lenient=tries >= 1)
             free_cells = packet is None and tries and not needs and self._tests_cells(path)
             if free_cells:
                 # no cell holds what the path needs (a drained token bucket,
@@ -384,26 +395,37 @@ class _Builder:
             else:
                 batch.extend(group)
 
-        wanted: list[tuple] = []
-        for path_id, device, tries in todo:
-            if time.perf_counter() > deadline or len(batch) >= budget:
-                break
-            emit(path_id, device, tries, state, setup=True)
-        # indexes (a backend's heartbeat) before entries (a flow that may
-        # need one), so an entry is younger than what it refers to
-        made = set()
-        for need in sorted(wanted, key=lambda n: n[0] in ("entry", "fresh")):
-            if need[0] in ("index", "full"):  # one table filled (an index taken) once per round
-                if need[:2] in made:
-                    continue
-                made.add(need[:2])
-            batch += self.create(need, state)
-        if pending and time.perf_counter() < deadline:
-            state = self.replay(list(packets) + batch)[1]
-            for path_id, device, tries in pending:
+        # stages: what the state lacks is made, the paths that lacked it are
+        # solved again, and what they lack then (an entry made while a table
+        # is full, once it is full) is made in the next stage
+        made: set[tuple] = set()
+        filled: set[str] = set()  # tables filled this round
+        kept: set[str] = set()  # tables a path whose fill was made needs room in
+        for stage in range(SETUP_STAGES):
+            wanted: list[tuple] = []
+            pending: list[tuple[int, int, int]] = []
+            for path_id, device, tries in todo:
                 if time.perf_counter() > deadline or len(batch) >= budget:
                     break
-                emit(path_id, device, tries, state, setup=False)
+                emit(path_id, device, tries, state, setup=stage < SETUP_STAGES - 1)
+            # indexes (a backend's heartbeat) before entries (a flow that may
+            # need one), so an entry is younger than what it refers to
+            for need in sorted(wanted, key=lambda n: n[0] in ("entry", "fresh")):
+                if need[0] in ("index", "full"):  # one table filled (an index taken) once per round
+                    if need[:2] in made:
+                        continue
+                    if need[0] == "full":  # (not one another path needs room in; later rounds serve it)
+                        if need[1] in kept or need[3] & filled:
+                            self.waiting.add(need[-1].id)
+                            continue
+                        filled.add(need[1])
+                        kept |= need[3]
+                    made.add(need[:2])
+                batch += self.create(need, state, list(packets) + batch)
+            if not pending or time.perf_counter() > deadline:
+                break
+            state = self.replay(list(packets) + batch)[1]
+            todo = pending
         for group in sorted(late, key=lambda g: g[0].time_ns):
             shift = max(0, self.time + STEP_NS - group[0].time_ns)
             batch += [TracePacket(p.device, p.time_ns + shift, p.data) for p in group]
@@ -431,13 +453,15 @@ class _Builder:
     # --- solving one path ---------------------------------------------------
 
     def solve(self, path: PathResult, state: RunState, extra=(), device: int | None = None,
-              free_cells: bool = False) -> tuple[TracePacket | None, list[tuple]]:
+              free_cells: bool = False, lenient: bool = False) -> tuple[TracePacket | None, list[tuple]]:
         """A packet taking `path` (arriving on `device`) from `state` (None
         when unsatisfiable), and what the state lacks for it; free_cells:
-        the vector cells it borrows may hold anything, not the state's."""
+        the vector cells it borrows may hold anything, not the state's;
+        lenient: a full table it needs may be one its time lets entries
+        expire from."""
         solver = self._solver(path)
         with solver.scope():
-            return self._solve(solver, path, state, extra, device, free_cells)
+            return self._solve(solver, path, state, extra, device, free_cells, lenient)
 
     def _solver(self, path: PathResult) -> "_PathSolver":
         if path.id not in self.solvers:
@@ -445,7 +469,7 @@ class _Builder:
         return self.solvers[path.id]
 
     def _solve(self, solver: "_PathSolver", path: PathResult, state: RunState, extra, device: int | None,
-               free_cells: bool = False) -> tuple[TracePacket | None, list[tuple]]:
+               free_cells: bool = False, lenient: bool = False) -> tuple[TracePacket | None, list[tuple]]:
         self.offered, self.tracked = {}, []
         solver.add(list(extra))
         symbols = _inputs(path)
@@ -456,13 +480,22 @@ class _Builder:
             if free_cells and call.function == "vector_borrow":
                 continue
             needs += [(*need, path) for need in self._bind(solver, call, state, path, path.calls[:position])]
+        # a table filled for the path must not fill the ones it allocates in
+        kept = self._allocating(path)
+        needs = [(*need[:3], kept, path) if need[0] == "full" else need for need in needs]
         if "time" in symbols:  # time never goes back; a packet may come at the same time (a burst)
             solver.add(claripy.SGE(symbols["time"], self.time))
         if "length" in symbols:  # a trace holds frames of at least one byte
             solver.add(symbols["length"] >= 1)
         literals = [literal for literal, _ in self.tracked]
         if not solver.satisfiable(extra_constraints=literals):
-            return None, needs or self._conflict(solver, path, literals)
+            # lenient: a table that would have to stay full is a wish (a path
+            # tried before: without it the copies of a repeat may find it full)
+            core = {str(c) for c in solver.z3.unsat_core()}
+            wishes = {str(literal) for literal, (kind, _) in self.tracked if kind == "full"}
+            literals = [literal for literal in literals if str(literal) not in wishes]
+            if not lenient or not core & wishes or not solver.satisfiable(extra_constraints=literals):
+                return None, needs or self._conflict(solver, path, literals)
         solver.add(literals, variables=set())
         # the one-core phase: other free bytes until the packet lands on its
         # core (the state bound once)
@@ -488,17 +521,21 @@ class _Builder:
         needs together with its misses, or with the room an expiry must make
         (a prefix known at /24 whose /16 is known too, when the path needs
         the /16 unknown; a /32 older than every /24, when it needs a /24 to
-        expire first): a new entry for the hit, made by a packet that puts
-        no key in those tables (none: nothing is sent)."""
+        expire first): a new entry for the hit, or for all the hits of the
+        conflict together (a /24 and its /32, both known while the /16 is
+        not), made by one packet that puts no key in those tables (none:
+        nothing is sent)."""
         core = {str(c) for c in solver.z3.unsat_core()}
         hits = [(literal, call) for literal, (kind, call) in self.tracked if kind == "hit" and str(literal) in core]
         avoid = frozenset(call.object for literal, (kind, call) in self.tracked
                           if kind in ("miss", "room") and str(literal) in core)
         if not avoid:
             return []
-        for literal, call in hits:
-            if solver.satisfiable(extra_constraints=[x for x in literals if x is not literal]):
-                return [("fresh", call.object, call, avoid, path)]
+        for dropped in [*([h] for h in hits), hits if len(hits) > 1 else []]:
+            gone = {id(literal) for literal, _ in dropped}
+            if dropped and solver.satisfiable(extra_constraints=[x for x in literals if id(x) not in gone]):
+                calls = tuple(call for _, call in dropped)
+                return [("fresh", calls[0].object, calls, avoid, path)]
         return []
 
     def _outcome(self, path: PathResult, ret) -> tuple[bool, bool]:
@@ -560,13 +597,18 @@ class _Builder:
             elif needs_false:
                 solver.add([claripy.Or(call.key != a, claripy.Not(alive(t))) for a, t in allocated[:AVOIDED]])
         elif call.function == "dchain_allocate_new_index":
-            room = self.objects[call.object].capacity - len(state.chains.get(order, {}))
+            stamps = list(state.chains.get(order, {}).values())
+            room = self.objects[call.object].capacity - len(stamps)
             if needs_false and room > 0:
                 return [("full", call.object, room)]
+            if needs_false and (expiry := _expiry_before(earlier, call.object)):
+                # full it stays: the expiry before frees no entry (no time jump past the oldest)
+                self._track(solver, claripy.And(*(claripy.Not(claripy.SGT(expiry.key, t)) for t in stamps)),
+                            "full", call)
             if needs_true and room <= 0:
                 # room only if the path's expiry frees some: a later time
                 expiry = _expiry_before(earlier, call.object)
-                stamps = list(state.chains.get(order, {}).values())[:256]
+                stamps = stamps[:256]
                 if expiry and stamps:
                     self._track(solver, claripy.Or(*(claripy.SGT(expiry.key, t) for t in stamps)), "room", call)
                 else:
@@ -662,22 +704,24 @@ class _Builder:
             self.mentions[path.id] = names
         return self.mentions[path.id]
 
-    def create(self, need: tuple, state: RunState) -> list[TracePacket]:
-        """Packets that create what a path needs (see the module doc)."""
+    def create(self, need: tuple, state: RunState, history: list[TracePacket] = ()) -> list[TracePacket]:
+        """Packets that create what a path needs (see the module doc), after
+        `history` (the trace that left `state`)."""
         kind, obj = need[0], need[1]
         if kind in ("entry", "fresh"):
-            call, path = need[2], need[-1]
             # a fresh entry: by a packet that puts no key where the path needs a miss
+            calls, path = (need[2] if kind == "fresh" else (need[2],)), need[-1]
             avoid = need[3] if kind == "fresh" else frozenset()
-            wanted = self._key_wanted(call, path)
+            wanted = self._keys_wanted(calls, path)
             # (not one that needs a table full that must not fill yet)
             barred = self.needs_full(self.guarded.keys())
             for creator in self._paths_calling("map_put", obj):
-                put = next(c for c in creator.calls if c.function == "map_put" and c.object == obj)
-                if wanted is None or put.key.size() != wanted.size() or self._touches(creator, avoid) \
-                        or creator.id in barred:
+                puts = [next((c for c in creator.calls if c.function == "map_put" and c.object == call.object), None)
+                        for call in calls]
+                if wanted is None or None in puts or any(p.key.size() != w.size() for p, w in zip(puts, wanted)) \
+                        or self._touches(creator, avoid) or creator.id in barred:
                     continue
-                packet, _ = self.solve(creator, state, extra=[put.key == wanted])
+                packet, _ = self.solve(creator, state, extra=[p.key == w for p, w in zip(puts, wanted)])
                 if packet is not None:
                     return [packet]
             return []
@@ -696,15 +740,39 @@ class _Builder:
                 self.notes.append(f"{obj} holds {self.objects[obj].capacity} entries, too many to fill: its "
                                   "full-table paths are not reached (lower its capacity with -D to test them)")
                 return []
-            for creator in self._paths_calling("dchain_allocate_new_index", obj):
-                packets = []
-                while len(packets) < room:
-                    packet, _ = self.solve(creator, state)
-                    if packet is None:
-                        break
-                    packets += [packet] + self._variants(packet, creator, room - len(packets) - 1)
-                if packets:
-                    return packets
+            # creators that allocate in no table the path needs room in first
+            # (a /32 filled by hosts of /24s known: the /24 table keeps room);
+            # filled in passes, each replayed, until the table is full (a
+            # source blocked after a few ports fills no more)
+            kept = need[3]
+            creators = sorted(self._paths_calling("dchain_allocate_new_index", obj),
+                              key=lambda c: bool(self._allocating(c) & kept))
+            made: list[TracePacket] = []
+            for _ in range(FILL_PASSES):
+                packets = self._fill_pass(creators, state, room, hold=bool(kept))
+                if not packets:
+                    break
+                made += packets
+                state = self.replay(list(history) + made)[1]
+                room = self.objects[obj].capacity - len(state.chains.get(self.order[obj], {}))
+                if room <= 0:
+                    break
+            return made
+        return []
+
+    def _fill_pass(self, creators: list[PathResult], state: RunState, room: int, hold: bool
+                   ) -> list[TracePacket]:
+        """Up to `room` packets of the first creator that gives some: each
+        solved packet followed by variants of it (see _variants)."""
+        for creator in creators:
+            packets = []
+            while len(packets) < room:
+                packet, _ = self.solve(creator, state)
+                if packet is None:
+                    break
+                packets += [packet] + self._variants(packet, creator, room - len(packets) - 1, hold=hold)
+            if packets:
+                return packets
         return []
 
     def _touches(self, path: PathResult, tables: Collection[str]) -> bool:
@@ -715,15 +783,26 @@ class _Builder:
             or c.function in ("map_get", "dchain_allocate_new_index") and c.ret is not None
             and not self._outcome(path, c.ret)[1]) for c in path.calls)
 
-    def _variants(self, packet: TracePacket, path: PathResult, count: int) -> list[TracePacket]:
+    def _allocating(self, path: PathResult) -> frozenset[str]:
+        """The chains the path takes an index of (the allocations it needs to succeed)."""
+        return frozenset(c.object for c in path.calls if c.function == "dchain_allocate_new_index"
+                         and c.ret is not None and self._outcome(path, c.ret)[0])
+
+    def _variants(self, packet: TracePacket, path: PathResult, count: int, hold: bool = False
+                  ) -> list[TracePacket]:
         """Up to `count` copies of a packet of `path` with other random bytes
         where the key it puts in a map is free of the path's condition: new
         entries taking the same path, without a solve each (on the core the
-        phase uses)."""
+        phase uses); hold: the bytes of the keys it finds stay too (a host of
+        a known /24 varies its last byte, so the /24 table keeps its room;
+        else a port scan's source, blocked after a few ports, would fill
+        no table)."""
         puts = [c.key for c in path.calls if c.function == "map_put" and c.key is not None]
         if not puts or count <= 0:
             return []
-        constrained = set().union(*(c.variables for c in path.constraints))
+        constrained = set().union(*(c.variables for c in path.constraints),
+                                  *(c.key.variables for c in path.calls if hold and c.function == "map_get"
+                                    and c.key is not None and c.ret is not None and self._outcome(path, c.ret)[0]))
         offsets = sorted({o for leaf in puts[0].leaf_asts() if leaf.op == "BVS" and leaf.args[0] not in constrained
                           for o in [_frame_offset(leaf.args[0], packet.data)] if o is not None})
         variants: list[TracePacket] = []
@@ -739,8 +818,9 @@ class _Builder:
                 variants.append(variant)
         return variants
 
-    def _key_wanted(self, call, path: PathResult):
-        """The key a lookup of `path` will use, with the packet solved freely."""
+    def _keys_wanted(self, calls, path: PathResult) -> list | None:
+        """The keys the lookups `calls` of `path` will use, with the packet
+        solved freely (on the phase's core)."""
         solver = self._solver(path)
         for _ in range(1 if self.core is None else CORE_TRIES):
             with solver.scope():
@@ -748,8 +828,11 @@ class _Builder:
                     return None
                 base = self._base_frame()
                 self._prefer(solver, _inputs(path), base)
-                if self.on_core(self._packet(solver, _inputs(path), base, path)):
-                    return claripy.BVV(solver.eval(call.key, 1)[0], call.key.size())
+                before = self.time  # (the path's packet is not sent: its time is not taken)
+                on_core = self.on_core(self._packet(solver, _inputs(path), base, path))
+                self.time = before
+                if on_core:
+                    return [claripy.BVV(solver.eval(c.key, 1)[0], c.key.size()) for c in calls]
         return None
 
     def _paths_calling(self, function: str, obj: str) -> list[PathResult]:
