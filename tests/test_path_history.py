@@ -61,3 +61,26 @@ def test_a_path_whose_hit_only_a_full_table_makes_is_driven_with_the_full_table_
     assert history and history <= set(later) - set(full)
     assert all(later[p] == {"net_chain"} for p in history)
     assert not {p.id for p in analysis.paths if _outcomes(p)[0] == "found"} & set(later)
+
+
+def test_a_path_that_needs_a_table_full_keeps_it_full_when_its_time_jumps():
+    """"net full, host added" with both tables full: the host table gets
+    room only once its oldest host expires, and the networks must not
+    expire by then (they are younger): the solve's time lies between."""
+    exploration = explore(NET_HOST)
+    analysis = build_report(exploration)
+    builder = _Builder(resolve_nf(NET_HOST), analysis, exploration.paths, None, random.Random(1), {})
+    target = next(p for p in analysis.paths if _outcomes(p) == ("full", "allocated") and 1 in p.device)
+    s = 1_000_000_000
+    # two networks fill net_map at 0 s; a host added at 2 s while it is full;
+    # at 10 s they expire and two others fill it, with 7 hosts more: host_map full
+    hosts = [(0, "192.0.2.1"), (1, "198.51.100.1"), (2 * s, "203.0.113.1")]
+    hosts += [(10 * s + i, f"{net}.{i}") for i, net in enumerate(["10.1.1", "10.2.2"] * 3 + ["10.1.1"], 2)]
+    packets = [TracePacket(1, at, make_packet(src, "10.0.0.1")) for at, src in hosts]
+    cov, state = builder.replay(packets)
+    assert [_outcomes(next(p for p in analysis.paths if p.id == cov.taken[i][0]))
+            for i in (2, 3)] == [("full", "allocated"), ("allocated", "allocated")]
+    packet, needs = builder.solve(builder.by_id[target.id], state, device=1)
+    assert not needs and 12 * s < packet.time_ns <= 20 * s  # the host of 2 s expired, the networks not
+    cov, _ = builder.replay(packets + [packet])
+    assert cov.taken[len(packets)] == [target.id]
