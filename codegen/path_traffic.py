@@ -15,12 +15,23 @@ in rounds, with the sequential NF as the judge:
    that create it: for a hit, a packet of a path that puts the key the
    path will look up; for an allocated index, a packet that allocates one;
    for a full table, as many allocating packets as the table has room
-   (when that is a few hundred: lower the capacity with -D otherwise);
+   (when that is a few hundred: lower the capacity with -D otherwise),
+   from paths that allocate in no table the path needs room in where they
+   can (hosts of a known /24 fill the /32 table and leave the /24 one
+   room), in passes replayed until the table is full; a round fills no
+   table another of its paths needs room in (that path goes first in the
+   next round); a path that needs a table full keeps it full: its time may
+   not let an entry of it expire (on the path's first try; later tries may,
+   and their copies find it full);
    for a hit that no entry gives together with the path's misses (z3's
    unsat core names them: a /24 known whose /16 the path needs unknown), a
    new entry put by a packet that leaves the missed tables alone (one that
    finds them full, when no other does: such a path is driven with the
-   full-table paths);
+   full-table paths), one entry for all the hits of the conflict when one
+   is not enough (a /24 and its /32 known while their /16 is not); what a
+   path still lacks once its set-up is made is made in a second stage of
+   the round, and a third (a table filled, then an entry made while it is
+   full, then the path);
    a table each core of the parallel program has its own instance of (a
    sharded table) must not fill then: a round begins after a pause that
    expires every entry when one is half full, and a batch stops before a
@@ -249,7 +260,7 @@ class _Builder:
         self.offered: dict[frozenset, list[int]] = {}
         #: the solve under way's hits, misses and room an expiry must make,
         #: each under a literal that tells which of them conflict when it is
-        #: unsatisfiable: literal, ("hit", "miss" or "room", the call)
+        #: unsatisfiable: literal, ("hit", "miss", "room" or "full", the call)
         self.tracked: list[tuple] = []
         #: paths whose table a round did not fill (another path needed room in it)
         self.waiting: set[int] = set()
@@ -704,7 +715,7 @@ class _Builder:
             self.mentions[path.id] = names
         return self.mentions[path.id]
 
-    def create(self, need: tuple, state: RunState, history: list[TracePacket] = ()) -> list[TracePacket]:
+    def create(self, need: tuple, state: RunState, history: list[TracePacket]) -> list[TracePacket]:
         """Packets that create what a path needs (see the module doc), after
         `history` (the trace that left `state`)."""
         kind, obj = need[0], need[1]

@@ -41,7 +41,7 @@ def test_a_host_known_without_its_network_is_made_by_a_packet_that_finds_the_net
     assert packet is None  # no known host lies outside the two networks
     [need] = needs
     assert need[0] == "fresh" and need[1] == "host_map" and need[3] == {"net_map"}
-    made = builder.create(need, state)
+    made = builder.create(need, state, packets)
     cov, state = builder.replay(packets + made)
     assert [_outcomes(explained[p]) for p in cov.taken[len(packets)]] == [("full", "allocated")]
     packet, _ = builder.solve(builder.by_id[target.id], state, device=1)
