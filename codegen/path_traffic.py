@@ -104,6 +104,8 @@ MARGIN_NS = 1_000_000
 FREE_CELL_TRIES = 2
 #: Passes at filling a table, each replayed to see what room is left.
 FILL_PASSES = 4
+#: Rounds an episode of one path runs (episodes).
+EPISODE_TRIES = 2
 #: Set-up stages per round: a path's needs are made, it is solved again,
 #: and what it lacks then is made in the next stage (a table filled, then an
 #: entry made while it is full, then the path).
@@ -165,7 +167,7 @@ def path_traffic(
     unfilled = {**{t: PER_CORE_NOTE for t in fillable}, **dict(no_fill or {})}
     builder = _Builder(source, analysis, paths, defines, random.Random(seed), unfilled, queue_of)
     deadline = time.perf_counter() + seconds
-    periods = expiry_periods(paths)
+    periods = builder.periods
     last = builder.needs_full_history(fillable) if queue_of else {}
     if queue_of:  # those tables must not fill before the one-core phase
         builder.guarded = {t: periods[t] for t in fillable if t in periods}
@@ -173,8 +175,14 @@ def path_traffic(
     # have of all, from a quarter to three quarters (hhh: most paths need
     # some level's table full)
     share = min(0.75, max(0.25, len(last) / len(paths))) if last else 0.0
-    packets, done = builder.rounds([], rounds, int(max_packets * (1 - share)), deadline - seconds * share,
+    # each phase: rounds for half its time, then an episode for each path
+    # still not reached
+    first_packets, first_end = int(max_packets * (1 - share)), deadline - seconds * share
+    packets, done = builder.rounds([], rounds, first_packets, (time.perf_counter() + first_end) / 2,
                                    progress, skip=set(last))
+    cov, _ = builder.replay(packets)
+    packets = builder.episodes(packets, sorted((p, d) for d, ids in cov.missed().items() for p in ids
+                                               if p not in last), first_packets, first_end, progress)
     cov, _ = builder.replay(packets)
     tail = {(p, d) for d, ids in cov.missed().items() for p in ids if p in last}
     if tail and packets and len(packets) < max_packets:
@@ -193,9 +201,18 @@ def path_traffic(
                 builder.unfilled.pop(table, None)
             if progress:
                 progress(f"full tables on core {builder.core}: {', '.join(sorted(tables))}")
-            packets, more = builder.rounds(packets, rounds, max_packets, deadline, progress,
-                                           only={p for p, _ in tail})
+            # (its replays start at the pause where that empties every
+            # table: the trace before leaves nothing the paths depend on)
+            start = len(packets) - 1 if builder.pause_empties() else 0
+            middle = (time.perf_counter() + deadline) / 2
+            later, more = builder.rounds(packets[start:], rounds, max_packets - start, middle, progress,
+                                         only={p for p, _ in tail})
+            packets = packets[:start] + later
             done += more
+            cov, _ = builder.replay(later)
+            packets = builder.episodes(packets, sorted((p, d) for d, ids in cov.missed().items()
+                                                       for p in ids if (p, d) in tail),
+                                       max_packets, deadline, progress)
     cov, _ = builder.replay(packets)
     notes = []
     for device, ids in cov.missed().items():
@@ -237,6 +254,8 @@ class _Builder:
         #: a packet that would find one full
         self.guarded: dict[str, int] = {}
         self.by_id = {p.id: p for p in paths}
+        #: table -> how long its entries live untouched (ns)
+        self.periods = expiry_periods(paths)
         allocated = sorted((o for o in analysis.objects if o.allocated), key=lambda o: o.order)
         self.order = {o.name: o.order for o in allocated}
         self.objects = {o.name: o for o in allocated}
@@ -262,6 +281,10 @@ class _Builder:
         #: each under a literal that tells which of them conflict when it is
         #: unsatisfiable: literal, ("hit", "miss", "room" or "full", the call)
         self.tracked: list[tuple] = []
+        #: whether an episode is under way (episodes), and whether its fresh
+        #: entries are made at the latest time their packet allows (its
+        #: second try), else the earliest
+        self.episode = self.late_entries = False
         #: paths whose table a round did not fill (another path needed room in it)
         self.waiting: set[int] = set()
         #: tables -> the paths that need some of them full (needs_full)
@@ -298,6 +321,54 @@ class _Builder:
                 break
             packets += batch
         return packets, done
+
+    def episodes(self, packets: list[TracePacket], targets: list[tuple[int, int]], max_packets: int,
+                 deadline: float, progress: Callable[[str], None] | None) -> list[TracePacket]:
+        """`packets` and an episode for each (path, device) of `targets`
+        not reached yet: after a pause that expires every entry, the
+        packets one round makes for that path alone (its set-up stages:
+        a table filled, an entry made while it is full...), twice at most.
+        A history no other path's packets disturb (in a round, a packet
+        for one path refreshes the entries another needed to expire)."""
+        if not packets or not self.pause_empties():
+            return packets
+        quiet = max(self.periods.values()) + STEP_NS
+        reached: set[int] = set()
+        for path_id, device in targets:
+            if time.perf_counter() > deadline or len(packets) >= max_packets:
+                break
+            if path_id in reached:
+                continue
+            self.time = packets[-1].time_ns + quiet
+            episode = [TracePacket(packets[-1].device, self.time, packets[-1].data)]
+            self.episode = True
+            for tries in range(EPISODE_TRIES):
+                # the second try makes its entries late: young when the path comes
+                self.late_entries = tries % 2 == 1
+                # (the state a pause leaves: the episode's own packets)
+                state = self.replay(episode)[1]
+                batch = self.round([(path_id, device, tries)], state, max_packets - len(packets) - len(episode),
+                                   deadline, episode)
+                batch = self.unfilling(episode, batch)  # (no guarded table full)
+                if not batch:
+                    break
+                episode += batch
+                taken = self.replay(episode)[0].taken
+                reached |= {p for ids in taken.values() for p in ids}
+                if path_id in reached:
+                    break
+            self.episode = self.late_entries = False
+            packets = packets + episode
+            if progress:
+                progress(f"episode for path {path_id}: {len(episode)} packets, "
+                         f"{'reached' if path_id in reached else 'not reached'}")
+        return packets
+
+    def pause_empties(self) -> bool:
+        """Whether a pause of the longest expiry period empties every table
+        (every chain has entries that expire)."""
+        chains = {name for name, o in self.objects.items() if o.kind == "dchain"}
+        return bool(self.periods) and chains <= set(self.periods)
 
     def unfilling(self, packets: list[TracePacket], batch: list[TracePacket]) -> list[TracePacket]:
         """`batch` up to its first packet that finds a guarded table full."""
@@ -464,15 +535,17 @@ class _Builder:
     # --- solving one path ---------------------------------------------------
 
     def solve(self, path: PathResult, state: RunState, extra=(), device: int | None = None,
-              free_cells: bool = False, lenient: bool = False) -> tuple[TracePacket | None, list[tuple]]:
+              free_cells: bool = False, lenient: bool = False, latest: bool = False
+              ) -> tuple[TracePacket | None, list[tuple]]:
         """A packet taking `path` (arriving on `device`) from `state` (None
         when unsatisfiable), and what the state lacks for it; free_cells:
         the vector cells it borrows may hold anything, not the state's;
         lenient: a full table it needs may be one its time lets entries
-        expire from."""
+        expire from; latest: at the latest time the path allows within the
+        shortest expiry period (else the earliest)."""
         solver = self._solver(path)
         with solver.scope():
-            return self._solve(solver, path, state, extra, device, free_cells, lenient)
+            return self._solve(solver, path, state, extra, device, free_cells, lenient, latest)
 
     def _solver(self, path: PathResult) -> "_PathSolver":
         if path.id not in self.solvers:
@@ -480,7 +553,8 @@ class _Builder:
         return self.solvers[path.id]
 
     def _solve(self, solver: "_PathSolver", path: PathResult, state: RunState, extra, device: int | None,
-               free_cells: bool = False, lenient: bool = False) -> tuple[TracePacket | None, list[tuple]]:
+               free_cells: bool = False, lenient: bool = False, latest: bool = False
+               ) -> tuple[TracePacket | None, list[tuple]]:
         self.offered, self.tracked = {}, []
         solver.add(list(extra))
         symbols = _inputs(path)
@@ -508,6 +582,8 @@ class _Builder:
             if not lenient or not core & wishes or not solver.satisfiable(extra_constraints=literals):
                 return None, needs or self._conflict(solver, path, literals)
         solver.add(literals, variables=set())
+        if latest and "time" in symbols:
+            self._latest(solver, symbols["time"])
         # the one-core phase: other free bytes until the packet lands on its
         # core (the state bound once)
         before = self.time
@@ -521,10 +597,23 @@ class _Builder:
             self.time = before
         return None, needs
 
-    def _track(self, solver: "_PathSolver", constraint, kind: str, call) -> None:
-        """Add a call's hit, miss or room constraint under a literal of its own."""
+    def _latest(self, solver: "_PathSolver", now) -> None:
+        """Bind the packet's time to the latest the solver allows, within
+        the shortest expiry period from now (a binary search, to a step)."""
+        span = min(self.periods.values(), default=0)
+        low, step = self.time, 1 << max(span.bit_length() - 1, 0)
+        while step >= STEP_NS:
+            if low + step <= self.time + span and solver.satisfiable(extra_constraints=[claripy.SGE(now, low + step)]):
+                low += step
+            step >>= 1
+        solver.add(claripy.SGE(now, low))
+
+    def _track(self, solver: "_PathSolver", constraint, kind: str, call, variables: set[str] | None = None) -> None:
+        """Add a call's hit, miss, room, full or cell constraint under a
+        literal of its own (`variables`: those of a z3 constraint)."""
         literal = z3.Bool(f"track_{len(self.tracked)}", ctx=claripy.backends.z3._context)
-        solver.add(z3.Implies(literal, _to_z3(constraint)), variables=constraint.variables)
+        solver.add(z3.Implies(literal, _to_z3(constraint)),
+                   variables=constraint.variables if variables is None else variables)
         self.tracked.append((literal, (kind, call)))
 
     def _conflict(self, solver: "_PathSolver", path: PathResult, literals: list) -> list[tuple]:
@@ -536,17 +625,27 @@ class _Builder:
         conflict together (a /24 and its /32, both known while the /16 is
         not), made by one packet that puts no key in those tables (none:
         nothing is sent)."""
-        core = {str(c) for c in solver.z3.unsat_core()}
-        hits = [(literal, call) for literal, (kind, call) in self.tracked if kind == "hit" and str(literal) in core]
-        avoid = frozenset(call.object for literal, (kind, call) in self.tracked
-                          if kind in ("miss", "room") and str(literal) in core)
-        if not avoid:
-            return []
-        for dropped in [*([h] for h in hits), hits if len(hits) > 1 else []]:
-            gone = {id(literal) for literal, _ in dropped}
-            if dropped and solver.satisfiable(extra_constraints=[x for x in literals if id(x) not in gone]):
-                calls = tuple(call for _, call in dropped)
-                return [("fresh", calls[0].object, calls, avoid, path)]
+        dropped: dict[str, object] = {}  # the hits given up: literal -> call
+        avoid: set[str] = set()
+        cells = {str(literal) for literal, (kind, _) in self.tracked if kind == "cell"}
+        kept = [x for x in literals if str(x) not in cells]
+        for _ in range(len(self.tracked)):
+            core = {str(c) for c in solver.z3.unsat_core()}
+            avoid |= {call.object for literal, (kind, call) in self.tracked
+                      if kind in ("miss", "room") and str(literal) in core}
+            hits = {str(literal): call for literal, (kind, call) in self.tracked
+                    if kind == "hit" and str(literal) in core and str(literal) not in dropped}
+            if not hits or not avoid:
+                return []
+            # one hit at a time while that is enough, then all of them (the
+            # cells a new entry will hold are those its packet writes: free)
+            for name, call in hits.items():
+                if not dropped and solver.satisfiable(extra_constraints=[x for x in kept if str(x) != name]):
+                    return [("fresh", call.object, (call,), frozenset(avoid), path)]
+            dropped.update(hits)
+            if solver.satisfiable(extra_constraints=[x for x in kept if str(x) not in dropped]):
+                calls = tuple(dropped.values())
+                return [("fresh", calls[0].object, calls, frozenset(avoid), path)]
         return []
 
     def _outcome(self, path: PathResult, ret) -> tuple[bool, bool]:
@@ -653,8 +752,8 @@ class _Builder:
                        for i in picks[:CANDIDATES] if len(cells[i]) * 8 == width]
             if len(cells) <= FILL_LIMIT:  # a cell never written holds zeros
                 options.append(z3.And(*(key != i for i in cells), cell == 0))
-            solver.add(z3.Or(*options) if options else z3.BoolVal(False, ctx=claripy.backends.z3._context),
-                       variables=call.key.variables | call.cell.variables)
+            self._track(solver, z3.Or(*options) if options else z3.BoolVal(False, ctx=claripy.backends.z3._context),
+                        "cell", call, variables=call.key.variables | call.cell.variables)
         elif call.function == "cht_find_preferred_available_backend" and call.args:
             # a backend alive (allocated, not expired earlier in the packet),
             # or none; which one the table prefers for the packet's hash is
@@ -726,16 +825,35 @@ class _Builder:
             wanted = self._keys_wanted(calls, path)
             # (not one that needs a table full that must not fill yet)
             barred = self.needs_full(self.guarded.keys())
+            fallback: list[TracePacket] = []  # a packet solved without all it needs
+            chain = None  # a creator that needs only tables full, with its needs
             for creator in self._paths_calling("map_put", obj):
                 puts = [next((c for c in creator.calls if c.function == "map_put" and c.object == call.object), None)
                         for call in calls]
                 if wanted is None or None in puts or any(p.key.size() != w.size() for p, w in zip(puts, wanted)) \
                         or self._touches(creator, avoid) or creator.id in barred:
                     continue
-                packet, _ = self.solve(creator, state, extra=[p.key == w for p, w in zip(puts, wanted)])
-                if packet is not None:
+                extra = [p.key == w for p, w in zip(puts, wanted)]
+                packet, needs = self.solve(creator, state, extra=extra, latest=self.late_entries)
+                if packet is not None and not needs:
                     return [packet]
-            return []
+                fallback = fallback or ([packet] if packet is not None else [])
+                if self.episode and needs and all(n[0] == "full" and n[1] not in self.unfilled for n in needs):
+                    chain = (creator, extra, needs)
+                    break
+            if chain is not None:
+                # in an episode (a short trace to replay), the tables the
+                # creator needs full filled first (the /16s a /24 known
+                # without its /16 needs), then the creator
+                creator, extra, needs = chain
+                made: list[TracePacket] = []
+                for full in needs:
+                    made += self.create(full, state, list(history) + made)
+                packet, needs = self.solve(creator, self.replay(list(history) + made)[1], extra=extra,
+                                           latest=self.late_entries)
+                if packet is not None and not needs:
+                    return made + [packet]
+            return fallback
         if kind == "index":
             for creator in self._paths_calling("dchain_allocate_new_index", obj):
                 packet, _ = self.solve(creator, state)
