@@ -104,8 +104,9 @@ MARGIN_NS = 1_000_000
 FREE_CELL_TRIES = 2
 #: Passes at filling a table, each replayed to see what room is left.
 FILL_PASSES = 4
-#: Rounds an episode of one path runs (episodes).
+#: Rounds an episode of one path runs, and passes over the paths (episodes).
 EPISODE_TRIES = 2
+EPISODE_PASSES = 3
 #: Set-up stages per round: a path's needs are made, it is solved again,
 #: and what it lacks then is made in the next stage (a table filled, then an
 #: entry made while it is full, then the path).
@@ -175,10 +176,10 @@ def path_traffic(
     # have of all, from a quarter to three quarters (hhh: most paths need
     # some level's table full)
     share = min(0.75, max(0.25, len(last) / len(paths))) if last else 0.0
-    # each phase: rounds for half its time, then an episode for each path
-    # still not reached
+    # each phase: rounds for half its time and packets, then an episode for
+    # each path still not reached
     first_packets, first_end = int(max_packets * (1 - share)), deadline - seconds * share
-    packets, done = builder.rounds([], rounds, first_packets, (time.perf_counter() + first_end) / 2,
+    packets, done = builder.rounds([], rounds, first_packets // 2, (time.perf_counter() + first_end) / 2,
                                    progress, skip=set(last))
     cov, _ = builder.replay(packets)
     packets = builder.episodes(packets, sorted((p, d) for d, ids in cov.missed().items() for p in ids
@@ -205,8 +206,8 @@ def path_traffic(
             # table: the trace before leaves nothing the paths depend on)
             start = len(packets) - 1 if builder.pause_empties() else 0
             middle = (time.perf_counter() + deadline) / 2
-            later, more = builder.rounds(packets[start:], rounds, max_packets - start, middle, progress,
-                                         only={p for p, _ in tail})
+            later, more = builder.rounds(packets[start:], rounds, (max_packets + len(packets)) // 2 - start,
+                                         middle, progress, only={p for p, _ in tail})
             packets = packets[:start] + later
             done += more
             cov, _ = builder.replay(later)
@@ -327,41 +328,45 @@ class _Builder:
         """`packets` and an episode for each (path, device) of `targets`
         not reached yet: after a pause that expires every entry, the
         packets one round makes for that path alone (its set-up stages:
-        a table filled, an entry made while it is full...), twice at most.
+        a table filled, an entry made while it is full...), twice at most;
+        up to EPISODE_PASSES passes over the paths while time is left.
         A history no other path's packets disturb (in a round, a packet
         for one path refreshes the entries another needed to expire)."""
         if not packets or not self.pause_empties():
             return packets
         quiet = max(self.periods.values()) + STEP_NS
         reached: set[int] = set()
-        for path_id, device in targets:
-            if time.perf_counter() > deadline or len(packets) >= max_packets:
-                break
-            if path_id in reached:
-                continue
-            self.time = packets[-1].time_ns + quiet
-            episode = [TracePacket(packets[-1].device, self.time, packets[-1].data)]
-            self.episode = True
-            for tries in range(EPISODE_TRIES):
-                # the second try makes its entries late: young when the path comes
-                self.late_entries = tries % 2 == 1
-                # (the state a pause leaves: the episode's own packets)
-                state = self.replay(episode)[1]
-                batch = self.round([(path_id, device, tries)], state, max_packets - len(packets) - len(episode),
-                                   deadline, episode)
-                batch = self.unfilling(episode, batch)  # (no guarded table full)
-                if not batch:
+        # passes over the targets while time is left (the solves draw other
+        # free bytes, the fills other creators)
+        for _ in range(EPISODE_PASSES):
+            for path_id, device in targets:
+                if time.perf_counter() > deadline or len(packets) >= max_packets:
                     break
-                episode += batch
-                taken = self.replay(episode)[0].taken
-                reached |= {p for ids in taken.values() for p in ids}
                 if path_id in reached:
-                    break
-            self.episode = self.late_entries = False
-            packets = packets + episode
-            if progress:
-                progress(f"episode for path {path_id}: {len(episode)} packets, "
-                         f"{'reached' if path_id in reached else 'not reached'}")
+                    continue
+                self.time = packets[-1].time_ns + quiet
+                episode = [TracePacket(packets[-1].device, self.time, packets[-1].data)]
+                self.episode = True
+                for tries in range(EPISODE_TRIES):
+                    # the second try makes its entries late: young when the path comes
+                    self.late_entries = tries % 2 == 1
+                    # (the state a pause leaves: the episode's own packets)
+                    state = self.replay(episode)[1]
+                    batch = self.round([(path_id, device, tries)], state, max_packets - len(packets) - len(episode),
+                                       deadline, episode)
+                    batch = self.unfilling(episode, batch)  # (no guarded table full)
+                    if not batch:
+                        break
+                    episode += batch
+                    taken = self.replay(episode)[0].taken
+                    reached |= {p for ids in taken.values() for p in ids}
+                    if path_id in reached:
+                        break
+                self.episode = self.late_entries = False
+                packets = packets + episode
+                if progress:
+                    progress(f"episode for path {path_id}: {len(episode)} packets, "
+                             f"{'reached' if path_id in reached else 'not reached'}")
         return packets
 
     def pause_empties(self) -> bool:
