@@ -2,6 +2,7 @@
 table that the state has only together with a hit in another, where the
 path needs a miss (tests/nfs/net_host.c: a host known whose /24 is not)."""
 import random
+import time
 from pathlib import Path
 
 from analyses.nf_source import resolve_nf
@@ -84,3 +85,19 @@ def test_a_path_that_needs_a_table_full_keeps_it_full_when_its_time_jumps():
     assert not needs and 12 * s < packet.time_ns <= 20 * s  # the host of 2 s expired, the networks not
     cov, _ = builder.replay(packets + [packet])
     assert cov.taken[len(packets)] == [target.id]
+
+
+def test_an_episode_makes_a_paths_history_on_its_own():
+    """"net added, host found" needs a host made while net_map was full,
+    then the networks expired and not the host: an episode, after a pause
+    that empties both tables, fills net_map, makes the host, and reaches
+    the path."""
+    exploration = explore(NET_HOST)
+    analysis = build_report(exploration)
+    builder = _Builder(resolve_nf(NET_HOST), analysis, exploration.paths, None, random.Random(1), {})
+    target = next(p for p in analysis.paths if _outcomes(p) == ("allocated", "found") and 1 in p.device)
+    packets = [TracePacket(1, 1_000, make_packet("192.0.2.1", "10.0.0.1"))]
+    assert target.id not in builder.replay(packets)[0].reached.get(1, [])
+    trace = builder.episodes(packets, [(target.id, 1)], 1_000, time.perf_counter() + 120, None)
+    assert trace[:1] == packets and trace[1].time_ns > 10_000_000_000  # the pause: every entry expired
+    assert target.id in builder.replay(trace)[0].reached[1]
