@@ -50,12 +50,23 @@ in rounds, with the sequential NF as the judge:
    same addresses, for counters of flows), one in three with a new
    destination port (for counters of ports, as a scan); odd tries send the
    copies in the same nanosecond (a burst: a token bucket emptied with no
-   time to refill), even ones a step apart.
+   time to refill), even ones a step apart;
+5. rounds get half of each phase's time and packets; then each path still
+   not reached gets an episode of its own, where a pause empties every
+   table (every chain's entries expire): the packets one round makes for
+   that path alone, in two tries, in passes over the paths while time is
+   left.  In a round, one path's packets refresh the entries another needs
+   expired; in an episode nothing else runs, a fresh entry's creator that
+   needs tables full gets them filled first, and the second try makes
+   fresh entries as late as their packets allow (a window such an entry
+   starts still runs when the path comes, after the entries that filled
+   a table expired).  Where a pause empties every table, the one-core
+   phase and the episodes replay only the packets since their pause.
 
 Bytes the condition leaves free come from a well-formed frame with random
 addresses, ports and MACs, so that packets spread over the cores the way
 real flows do (and cross-core pairs are exercised).  Paths still not
-reached after the last round are reported, each with its condition in
+reached at the end are reported, each with its condition in
 words (what the state or a variable's value would have to be).
 """
 from __future__ import annotations
