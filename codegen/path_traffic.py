@@ -637,10 +637,12 @@ class _Builder:
         needs together with its misses, or with the room an expiry must make
         (a prefix known at /24 whose /16 is known too, when the path needs
         the /16 unknown; a /32 older than every /24, when it needs a /24 to
-        expire first): a new entry for the hit, or for all the hits of the
-        conflict together (a /24 and its /32, both known while the /16 is
-        not), made by one packet that puts no key in those tables (none:
-        nothing is sent)."""
+        expire first): a new entry for the hit, or for all the hits that
+        conflict in turn (a /24 and its /32, both known while the /16 is
+        not: the core names one, and without it the other), made by one
+        packet that puts no key in those tables (none: nothing is sent).
+        The cells the hits borrow are left free then: a new entry holds
+        what its packet writes."""
         dropped: dict[str, object] = {}  # the hits given up: literal -> call
         avoid: set[str] = set()
         cells = {str(literal) for literal, (kind, _) in self.tracked if kind == "cell"}
