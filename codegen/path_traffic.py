@@ -75,6 +75,7 @@ import random
 import re
 import time
 from contextlib import contextmanager
+from itertools import combinations
 
 import dpkt
 import z3
@@ -452,7 +453,7 @@ class _Builder:
         set up what it needs; repeated when an earlier try did not reach it.
         Paths whose state had to be set up are solved again once it is (the
         trace so far, `packets`, and the set-up packets replayed), up to
-        SETUP_STAGES times.  A packet
+        SETUP_STAGES times (one more in an episode).  A packet
         that needs time to pass (an expiry) goes at the end of the round, so
         the paths solved after it still find the entries it lets expire.
         Stops at `deadline` (time.perf_counter)."""
@@ -499,13 +500,14 @@ class _Builder:
         made: set[tuple] = set()
         filled: set[str] = set()  # tables filled this round
         kept: set[str] = set()  # tables a path whose fill was made needs room in
-        for stage in range(SETUP_STAGES):
+        stages = SETUP_STAGES + (1 if self.episode else 0)  # (an episode: one more, for a window's entry)
+        for stage in range(stages):
             wanted: list[tuple] = []
             pending: list[tuple[int, int, int]] = []
             for path_id, device, tries in todo:
                 if time.perf_counter() > deadline or len(batch) >= budget:
                     break
-                emit(path_id, device, tries, state, setup=stage < SETUP_STAGES - 1)
+                emit(path_id, device, tries, state, setup=stage < stages - 1)
             # indexes (a backend's heartbeat) before entries (a flow that may
             # need one), so an entry is younger than what it refers to
             for need in sorted(wanted, key=lambda n: n[0] in ("entry", "fresh")):
@@ -596,7 +598,7 @@ class _Builder:
             wishes = {str(literal) for literal, (kind, _) in self.tracked if kind == "full"}
             literals = [literal for literal in literals if str(literal) not in wishes]
             if not lenient or not core & wishes or not solver.satisfiable(extra_constraints=literals):
-                return None, needs or self._conflict(solver, path, literals)
+                return None, needs or self._conflict(solver, path, literals, state)
         solver.add(literals, variables=set())
         if latest and "time" in symbols:
             self._latest(solver, symbols["time"])
@@ -632,7 +634,8 @@ class _Builder:
                    variables=constraint.variables if variables is None else variables)
         self.tracked.append((literal, (kind, call)))
 
-    def _conflict(self, solver: "_PathSolver", path: PathResult, literals: list) -> list[tuple]:
+    def _conflict(self, solver: "_PathSolver", path: PathResult, literals: list, state: RunState
+                  ) -> list[tuple]:
         """What the state lacks when no entry it holds gives a hit the path
         needs together with its misses, or with the room an expiry must make
         (a prefix known at /24 whose /16 is known too, when the path needs
@@ -645,26 +648,52 @@ class _Builder:
         what its packet writes."""
         dropped: dict[str, object] = {}  # the hits given up: literal -> call
         avoid: set[str] = set()
-        cells = {str(literal) for literal, (kind, _) in self.tracked if kind == "cell"}
-        kept = [x for x in literals if str(x) not in cells]
+
+        def without(names: set[str]) -> list:
+            """The literals but those named and the cells their hits borrow,
+            and the hits' keys new ones (an entry made anew)."""
+            calls = [call for _, call in self.tracked_calls(names)]
+            given = [call.out.variables for call in calls if call.out is not None]
+            gone = names | {str(literal) for literal, (kind, call) in self.tracked if kind == "cell"
+                            and any(call.key.variables and call.key.variables <= v for v in given)}
+            new = [call.key != _value(k, call.key.size()) for call in calls
+                   for k in state.maps.get(self.order.get(call.object, -1), {}) if len(k) * 8 == call.key.size()]
+            return [x for x in literals if str(x) not in gone] + new
+
+        def fresh(calls) -> list[tuple]:
+            # the keys the new entry needs, from the model: consistent with
+            # the hits the state still gives (a /32 in the /24 it knows)
+            model = solver.z3.model()
+            keys = tuple(claripy.BVV(model.eval(_to_z3(c.key), model_completion=True).as_long(), c.key.size())
+                         for c in calls)
+            return [("fresh", calls[0].object, tuple(calls), frozenset(avoid), keys, path)]
+
         for _ in range(len(self.tracked)):
             core = {str(c) for c in solver.z3.unsat_core()}
             avoid |= {call.object for literal, (kind, call) in self.tracked
                       if kind in ("miss", "room") and str(literal) in core}
+            # (in an episode, also a hit whose cells do not allow the path:
+            # a window too old, where a new entry starts its own)
+            cells = [call.key.variables for literal, (kind, call) in self.tracked
+                     if self.episode and kind == "cell" and str(literal) in core and call.key.variables]
             hits = {str(literal): call for literal, (kind, call) in self.tracked
-                    if kind == "hit" and str(literal) in core and str(literal) not in dropped}
-            if not hits or not avoid:
+                    if kind == "hit" and str(literal) not in dropped and (str(literal) in core or any(
+                        call.out is not None and v <= call.out.variables for v in cells))}
+            if not hits or not (avoid or cells):
                 return []
-            # one hit at a time while that is enough, then all of them (the
-            # cells a new entry will hold are those its packet writes: free)
-            for name, call in hits.items():
-                if not dropped and solver.satisfiable(extra_constraints=[x for x in kept if str(x) != name]):
-                    return [("fresh", call.object, (call,), frozenset(avoid), path)]
-            dropped.update(hits)
-            if solver.satisfiable(extra_constraints=[x for x in kept if str(x) not in dropped]):
-                calls = tuple(dropped.values())
-                return [("fresh", calls[0].object, calls, frozenset(avoid), path)]
+            # one hit at a time while that is enough, then two... (the cells
+            # a new entry will hold are those its packet writes: free)
+            for size in range(1, len(hits) + 1):
+                for names in combinations(hits, size):
+                    chosen = {**dropped, **{name: hits[name] for name in names}}
+                    if solver.satisfiable(extra_constraints=without(set(chosen))):
+                        return fresh(list(chosen.values()))
+            dropped.update(hits)  # (the last check's core names the hits in the way then)
         return []
+
+    def tracked_calls(self, names: set[str]) -> list[tuple[str, object]]:
+        """(literal name, call) of the tracked constraints named."""
+        return [(str(literal), call) for literal, (_, call) in self.tracked if str(literal) in names]
 
     def _outcome(self, path: PathResult, ret) -> tuple[bool, bool]:
         """(the path needs ret true, needs it false): worked out once per call."""
@@ -840,7 +869,7 @@ class _Builder:
             # a fresh entry: by a packet that puts no key where the path needs a miss
             calls, path = (need[2] if kind == "fresh" else (need[2],)), need[-1]
             avoid = need[3] if kind == "fresh" else frozenset()
-            wanted = self._keys_wanted(calls, path)
+            wanted = list(need[4]) if kind == "fresh" else self._keys_wanted(calls, path)
             # (not one that needs a table full that must not fill yet)
             barred = self.needs_full(self.guarded.keys())
             fallback: list[TracePacket] = []  # a packet solved without all it needs
