@@ -28,7 +28,10 @@ in rounds, with the sequential NF as the judge:
    new entry put by a packet that leaves the missed tables alone (one that
    finds them full, when no other does: such a path is driven with the
    full-table paths), one entry for all the hits of the conflict when one
-   is not enough (a /24 and its /32 known while their /16 is not); what a
+   is not enough (a /24 and its /32 known while their /16 is not), its
+   keys new to their tables and taken from z3's model with those hits
+   given up (the others still bound to the state: a new /32 in a /24 it
+   knows); what a
    path still lacks once its set-up is made is made in a second stage of
    the round, and a third (a table filled, then an entry made while it is
    full, then the path);
@@ -56,8 +59,10 @@ in rounds, with the sequential NF as the judge:
    table (every chain's entries expire): the packets one round makes for
    that path alone, in two tries, in passes over the paths while time is
    left.  In a round, one path's packets refresh the entries another needs
-   expired; in an episode nothing else runs, a fresh entry's creator that
-   needs tables full gets them filled first, and the second try makes
+   expired; in an episode nothing else runs, a hit whose cells do not
+   allow the path (a window started too long ago) gets a fresh entry too,
+   a fresh entry's creator that needs tables full gets them filled
+   first, a round has one more set-up stage, and the second try makes
    fresh entries as late as their packets allow (a window such an entry
    starts still runs when the path comes, after the entries that filled
    a table expired).  Where a pause empties every table, the one-core
