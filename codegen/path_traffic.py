@@ -649,15 +649,17 @@ class _Builder:
         conflict in turn (a /24 and its /32, both known while the /16 is
         not: the core names one, and without it the other), made by one
         packet that puts no key in those tables (none: nothing is sent).
-        The cells the hits borrow are left free then: a new entry holds
-        what its packet writes."""
+        The cells the hits borrow are left free then (a new entry holds
+        what its packet writes), its keys are new to their tables, and
+        z3's model gives them.  In an episode, hits whose cells conflict
+        count too (a window started too long ago)."""
         dropped: dict[str, object] = {}  # the hits given up: literal -> call
         avoid: set[str] = set()
 
         def without(names: set[str]) -> list:
             """The literals but those named and the cells their hits borrow,
             and the hits' keys new ones (an entry made anew)."""
-            calls = [call for _, call in self.tracked_calls(names)]
+            calls = [call for _, call in self._tracked_calls(names)]
             given = [call.out.variables for call in calls if call.out is not None]
             gone = names | {str(literal) for literal, (kind, call) in self.tracked if kind == "cell"
                             and any(call.key.variables and call.key.variables <= v for v in given)}
@@ -696,7 +698,7 @@ class _Builder:
             dropped.update(hits)  # (the last check's core names the hits in the way then)
         return []
 
-    def tracked_calls(self, names: set[str]) -> list[tuple[str, object]]:
+    def _tracked_calls(self, names: set[str]) -> list[tuple[str, object]]:
         """(literal name, call) of the tracked constraints named."""
         return [(str(literal), call) for literal, (_, call) in self.tracked if str(literal) in names]
 
