@@ -88,6 +88,13 @@ def terminate_as_interrupt():
             return
         interrupt(signum, frame)
 
+    def unraisable(info):
+        # an interrupt a destructor swallowed is raised again: no traceback
+        # ("Exception ignored in ...") for the user to read
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            hook(info)
+
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable
     previous = {sig: signal.signal(sig, handler) for sig, handler in (
         (signal.SIGTERM, interrupt), (signal.SIGINT, interrupt), (signal.SIGALRM, again))}
     try:
@@ -96,6 +103,7 @@ def terminate_as_interrupt():
         signal.setitimer(signal.ITIMER_REAL, 0)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = hook
 
 
 if __name__ == "__main__":
