@@ -31,10 +31,9 @@ in rounds, with the sequential NF as the judge:
    is not enough (a /24 and its /32 known while their /16 is not), its
    keys new to their tables and taken from z3's model with those hits
    given up (the others still bound to the state: a new /32 in a /24 it
-   knows); what a
-   path still lacks once its set-up is made is made in a second stage of
-   the round, and a third (a table filled, then an entry made while it is
-   full, then the path);
+   knows); what a path still lacks once its set-up is made is made in a
+   second stage of the round, and a third (a table filled, then an entry
+   made while it is full, then the path);
    a table each core of the parallel program has its own instance of (a
    sharded table) must not fill then: a round begins after a pause that
    expires every entry when one is half full, and a batch stops before a
@@ -364,19 +363,19 @@ class _Builder:
                 self.time = packets[-1].time_ns + quiet
                 episode = [TracePacket(packets[-1].device, self.time, packets[-1].data)]
                 self.episode = True
+                # (the state a pause leaves: the episode's own packets)
+                state = self.replay(episode)[1]
                 for tries in range(EPISODE_TRIES):
                     # the second try makes its entries late: young when the path comes
                     self.late_entries = tries % 2 == 1
-                    # (the state a pause leaves: the episode's own packets)
-                    state = self.replay(episode)[1]
                     batch = self.round([(path_id, device, tries)], state, max_packets - len(packets) - len(episode),
                                        deadline, episode)
                     batch = self.unfilling(episode, batch)  # (no guarded table full)
                     if not batch:
                         break
                     episode += batch
-                    taken = self.replay(episode)[0].taken
-                    reached |= {p for ids in taken.values() for p in ids}
+                    cov, state = self.replay(episode)
+                    reached |= {p for ids in cov.taken.values() for p in ids}
                     if path_id in reached:
                         break
                 self.episode = self.late_entries = False
@@ -876,7 +875,7 @@ class _Builder:
             # a fresh entry: by a packet that puts no key where the path needs a miss
             calls, path = (need[2] if kind == "fresh" else (need[2],)), need[-1]
             avoid = need[3] if kind == "fresh" else frozenset()
-            wanted = list(need[4]) if kind == "fresh" else self._keys_wanted(calls, path)
+            wanted = list(need[4]) if kind == "fresh" else self._key_wanted(need[2], path)
             # (not one that needs a table full that must not fill yet)
             barred = self.needs_full(self.guarded.keys())
             fallback: list[TracePacket] = []  # a packet solved without all it needs
@@ -1001,9 +1000,9 @@ class _Builder:
                 variants.append(variant)
         return variants
 
-    def _keys_wanted(self, calls, path: PathResult) -> list | None:
-        """The keys the lookups `calls` of `path` will use, with the packet
-        solved freely (on the phase's core)."""
+    def _key_wanted(self, call, path: PathResult) -> list | None:
+        """The key the lookup `call` of `path` will use, with the packet
+        solved freely (on the phase's core), in a list (None: no packet)."""
         solver = self._solver(path)
         for _ in range(1 if self.core is None else CORE_TRIES):
             with solver.scope():
@@ -1015,7 +1014,7 @@ class _Builder:
                 on_core = self.on_core(self._packet(solver, _inputs(path), base, path))
                 self.time = before
                 if on_core:
-                    return [claripy.BVV(solver.eval(c.key, 1)[0], c.key.size()) for c in calls]
+                    return [claripy.BVV(solver.eval(call.key, 1)[0], call.key.size())]
         return None
 
     def _paths_calling(self, function: str, obj: str) -> list[PathResult]:
